@@ -1,0 +1,430 @@
+"""Account journeys: activation, login, forgotten password, password and e-mail changes.
+
+Handlers stay thin: they parse forms and pick responses; the rules live here. Every database
+change is one transaction, and the e-mail it causes is written to the outbox inside it.
+Messages a parent reads come from the `accounts` catalogue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import jinja2
+
+from core.accounts import throttle
+from core.accounts.passwords import (
+    burn_password_check,
+    hash_password,
+    password_problems,
+    verify_password,
+)
+from core.accounts.sessions import bump_auth_version, now
+from core.accounts.tables import Account, AccountPayer, AccountToken, PayerEmail
+from core.accounts.tokens import digest, new_secret
+from core.communes.context import CommuneContext
+from core.db import transaction
+from core.i18n import t
+from core.mail.outbox import enqueue
+from core.mail.render import render_email
+
+ACTIVATION_TTL = dt.timedelta(hours=48)
+RESET_TTL = dt.timedelta(hours=2)
+EMAIL_CHANGE_TTL = dt.timedelta(hours=24)
+
+# Rate limits: windows expire by themselves, so no one can lock a parent out for good.
+LOGIN_PER_ADDRESS = throttle.Limit("login-address", max_hits=10, window_seconds=15 * 60)
+LOGIN_PER_IP = throttle.Limit("login-ip", max_hits=60, window_seconds=15 * 60)
+LINK_PER_ADDRESS = throttle.Limit("link-address", max_hits=5, window_seconds=60 * 60)
+LINK_PER_IP = throttle.Limit("link-ip", max_hits=30, window_seconds=60 * 60)
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+class RateLimited(Exception):
+    """Too many attempts for an address or a client address; the message is for the parent."""
+
+    def __init__(self) -> None:
+        super().__init__(t("accounts.rate_limited"))
+
+
+@dataclass
+class Problems(Exception):
+    """Form errors: field name -> French messages."""
+
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+
+@dataclass(frozen=True)
+class Mailer:
+    """Renders an e-mail template and puts the message in the outbox."""
+
+    env: jinja2.Environment
+    base_url: str
+
+    async def send(
+        self, commune: CommuneContext, template: str, to: str, **context: object
+    ) -> None:
+        email = render_email(
+            self.env, template, commune=commune.config, base_url=self.base_url, **context
+        )
+        await enqueue(to, email.subject, email.text, body_html=email.html, commune_id=commune.id)
+
+    def link(self, commune: CommuneContext, path: str) -> str:
+        return self.base_url.rstrip("/") + commune.url(path)
+
+
+def normalise_email(raw: str) -> str:
+    """Trimmed, NFC, lower-case; "" when it does not look like an address."""
+    email = unicodedata.normalize("NFC", raw or "").strip().lower()
+    return email if EMAIL_PATTERN.match(email) and len(email) <= 254 else ""
+
+
+async def _throttle(limits: list[tuple[throttle.Limit, str]]) -> None:
+    allowed = [await throttle.hit(key, limit) for limit, key in limits]
+    if not all(allowed):
+        raise RateLimited
+
+
+# --- Activation ----------------------------------------------------------------------------
+
+
+async def request_activation(
+    commune: CommuneContext, raw_email: str, client_ip: str, mailer: Mailer
+) -> None:
+    """Send the activation link if the address is a payer's; the caller answers neutrally.
+
+    - known address, no active account: activation e-mail with a link;
+    - an active account already: an e-mail saying so, pointing to "Mot de passe oublié";
+    - unknown address: nothing is created and nothing is sent.
+    """
+    email = normalise_email(raw_email)
+    if not email:
+        raise _field_problem("email", t("accounts.email_invalid"))
+    await _throttle([(LINK_PER_ADDRESS, f"{commune.slug}:{email}"), (LINK_PER_IP, client_ip)])
+    async with transaction():
+        account = await _account_by_email(commune, email)
+        if account is not None and account["state"] == "active":
+            await mailer.send(
+                commune,
+                "activation_already_active",
+                email,
+                reset_link=mailer.link(commune, "mot-de-passe-oublie"),
+            )
+            return
+        if account is not None and account["state"] != "pending":
+            return  # a disabled account is treated as unknown
+        if not await _payer_ids_for(commune.id, email):
+            return
+        if account is None:
+            account_id = await _create_pending_account(commune, email)
+        else:
+            account_id = account["id"]
+        secret = await _new_token(account_id, "activation", ACTIVATION_TTL)
+        await mailer.send(
+            commune, "activation", email, link=mailer.link(commune, f"activation/{secret}")
+        )
+
+
+async def complete_activation(
+    commune: CommuneContext, secret: str, password: str, confirmation: str
+) -> tuple[int, int]:
+    """Set the first password; returns (account id, auth version) to open a session."""
+    token = await valid_token(commune, secret, "activation")
+    if token is None:
+        raise _field_problem("token", t("accounts.link_invalid"))
+    _check_password(commune, password, confirmation, token["email"])
+    password_hash = await hash_password(password)
+    async with transaction():
+        if not await _consume_token(secret, "activation"):
+            raise _field_problem("token", t("accounts.link_invalid"))
+        account_id = token["account_id"]
+        await Account.update(
+            {
+                Account.password_hash: password_hash,
+                Account.state: "active",
+                Account.activated_at: now(),
+            }
+        ).where(Account.id == account_id)
+        await link_payers(commune.id, account_id, token["email"])
+        await _retire_tokens(account_id, "activation")
+        auth_version = await bump_auth_version(account_id)
+    return account_id, auth_version
+
+
+# --- Login ---------------------------------------------------------------------------------
+
+
+async def authenticate(
+    commune: CommuneContext, raw_email: str, password: str, client_ip: str
+) -> tuple[int, int]:
+    """Check credentials; returns (account id, auth version). Unknown addresses cost a hash too."""
+    email = normalise_email(raw_email)
+    await _throttle(
+        [
+            (LOGIN_PER_ADDRESS, f"{commune.slug}:{email or raw_email[:254]}"),
+            (LOGIN_PER_IP, client_ip),
+        ]
+    )
+    account = await _account_by_email(commune, email) if email else None
+    if account is None or account["state"] != "active":
+        await burn_password_check(password)
+        raise _field_problem("form", t("accounts.login_failed"))
+    ok, new_hash = await verify_password(account["password_hash"], password)
+    if not ok:
+        raise _field_problem("form", t("accounts.login_failed"))
+    values: dict = {Account.last_login_at: now()}
+    if new_hash:
+        values[Account.password_hash] = new_hash
+    async with transaction():
+        await Account.update(values).where(Account.id == account["id"])
+    await throttle.reset(f"{commune.slug}:{email}", LOGIN_PER_ADDRESS)
+    return account["id"], account["auth_version"]
+
+
+# --- Forgotten password --------------------------------------------------------------------
+
+
+async def request_password_reset(
+    commune: CommuneContext, raw_email: str, client_ip: str, mailer: Mailer
+) -> None:
+    """E-mail a single-use reset link to an active account; a never-activated payer address
+    gets the activation link instead. The caller answers neutrally in every case."""
+    email = normalise_email(raw_email)
+    if not email:
+        raise _field_problem("email", t("accounts.email_invalid"))
+    account = await _account_by_email(commune, email)
+    if account is None or account["state"] == "pending":
+        await request_activation(commune, email, client_ip, mailer)
+        return
+    await _throttle([(LINK_PER_ADDRESS, f"{commune.slug}:{email}"), (LINK_PER_IP, client_ip)])
+    if account["state"] != "active":
+        return
+    async with transaction():
+        secret = await _new_token(account["id"], "reset", RESET_TTL)
+        await mailer.send(
+            commune, "password_reset", email, link=mailer.link(commune, f"mot-de-passe/{secret}")
+        )
+
+
+async def complete_password_reset(
+    commune: CommuneContext, secret: str, password: str, confirmation: str
+) -> tuple[int, int]:
+    token = await valid_token(commune, secret, "reset")
+    if token is None:
+        raise _field_problem("token", t("accounts.link_invalid"))
+    _check_password(commune, password, confirmation, token["email"])
+    password_hash = await hash_password(password)
+    async with transaction():
+        if not await _consume_token(secret, "reset"):
+            raise _field_problem("token", t("accounts.link_invalid"))
+        account_id = token["account_id"]
+        await Account.update({Account.password_hash: password_hash}).where(Account.id == account_id)
+        await _retire_tokens(account_id, "reset")
+        auth_version = await bump_auth_version(account_id)  # ends every other session
+    return account_id, auth_version
+
+
+# --- Mes informations ----------------------------------------------------------------------
+
+
+async def change_password(
+    commune: CommuneContext, account_id: int, old: str, new: str, confirmation: str
+) -> int:
+    """Returns the new auth version: every session ends, the caller opens a fresh one."""
+    account = await _account(account_id)
+    ok, _ = await verify_password(account["password_hash"], old)
+    if not ok:
+        raise _field_problem("old_password", t("accounts.old_password_wrong"))
+    _check_password(commune, new, confirmation, account["email"], field_name="new_password")
+    password_hash = await hash_password(new)
+    async with transaction():
+        await Account.update({Account.password_hash: password_hash}).where(Account.id == account_id)
+        return await bump_auth_version(account_id)
+
+
+async def request_email_change(
+    commune: CommuneContext, account_id: int, raw_email: str, password: str, mailer: Mailer
+) -> str:
+    """Send a validation link to the new address; the old one stays until it is followed."""
+    account = await _account(account_id)
+    new_email = normalise_email(raw_email)
+    if not new_email:
+        raise _field_problem("new_email", t("accounts.email_invalid"))
+    if new_email == account["email"]:
+        raise _field_problem("new_email", t("accounts.email_unchanged"))
+    ok, _ = await verify_password(account["password_hash"], password)
+    if not ok:
+        raise _field_problem("password", t("accounts.old_password_wrong"))
+    if await _account_by_email(commune, new_email) is not None:
+        raise _field_problem("new_email", t("accounts.email_taken"))
+    async with transaction():
+        await _retire_tokens(account_id, "email_change")
+        secret = await _new_token(account_id, "email_change", EMAIL_CHANGE_TTL, new_email=new_email)
+        await mailer.send(
+            commune, "email_change", new_email, link=mailer.link(commune, f"adresse/{secret}")
+        )
+    return new_email
+
+
+async def confirm_email_change(commune: CommuneContext, secret: str, mailer: Mailer) -> str:
+    """Apply a validated e-mail change and tell the old address; returns the new address."""
+    token = await valid_token(commune, secret, "email_change")
+    if token is None:
+        raise _field_problem("token", t("accounts.link_invalid"))
+    new_email = token["new_email"]
+    async with transaction():
+        if await _account_by_email(commune, new_email) is not None:
+            raise _field_problem("token", t("accounts.email_taken"))
+        if not await _consume_token(secret, "email_change"):
+            raise _field_problem("token", t("accounts.link_invalid"))
+        await Account.update({Account.email: new_email}).where(Account.id == token["account_id"])
+        await link_payers(commune.id, token["account_id"], new_email)
+        await mailer.send(commune, "email_changed", token["email"], new_email=new_email)
+    return new_email
+
+
+# --- Tokens --------------------------------------------------------------------------------
+
+
+async def valid_token(commune: CommuneContext, secret: str, purpose: str) -> dict | None:
+    """The unused, unexpired token of `purpose` behind `secret`, for an account of `commune`."""
+    if not secret or len(secret) > 100:
+        return None
+    row = (
+        await AccountToken.select(
+            AccountToken.id,
+            AccountToken.new_email,
+            AccountToken.expires_at,
+            AccountToken.used_at,
+            AccountToken.account.id.as_alias("account_id"),
+            AccountToken.account.email.as_alias("email"),
+            AccountToken.account.commune.as_alias("commune_id"),
+            AccountToken.account.state.as_alias("state"),
+        )
+        .where((AccountToken.token_hash == digest(secret)) & (AccountToken.purpose == purpose))
+        .first()
+    )
+    if (
+        row is None
+        or row["commune_id"] != commune.id
+        or row["used_at"] is not None
+        or row["expires_at"] <= now()
+        or row["state"] == "disabled"
+    ):
+        return None
+    return row
+
+
+async def _new_token(
+    account_id: int, purpose: str, ttl: dt.timedelta, *, new_email: str = ""
+) -> str:
+    secret = new_secret()
+    created = now()
+    await AccountToken.insert(
+        AccountToken(
+            account=account_id,
+            purpose=purpose,
+            token_hash=digest(secret),
+            new_email=new_email,
+            created_at=created,
+            expires_at=created + ttl,
+        )
+    )
+    return secret
+
+
+async def _consume_token(secret: str, purpose: str) -> bool:
+    """Mark the token used; False if another request used it first (single use)."""
+    used = (
+        await AccountToken.update({AccountToken.used_at: now()})
+        .where(
+            (AccountToken.token_hash == digest(secret))
+            & (AccountToken.purpose == purpose)
+            & AccountToken.used_at.is_null()
+        )
+        .returning(AccountToken.id)
+    )
+    return bool(used)
+
+
+async def _retire_tokens(account_id: int, purpose: str) -> None:
+    await AccountToken.update({AccountToken.used_at: now()}).where(
+        (AccountToken.account == account_id)
+        & (AccountToken.purpose == purpose)
+        & AccountToken.used_at.is_null()
+    )
+
+
+# --- Helpers -------------------------------------------------------------------------------
+
+
+async def _account(account_id: int) -> dict:
+    account = await Account.select().where(Account.id == account_id).first()
+    if account is None:  # the session was checked a moment ago; only a deletion gets here
+        raise LookupError(f"account {account_id} vanished")
+    return account
+
+
+async def _account_by_email(commune: CommuneContext, email: str) -> dict | None:
+    return (
+        await Account.select()
+        .where((Account.commune == commune.id) & (Account.email == email))
+        .first()
+    )
+
+
+async def _payer_ids_for(commune_id: int, email: str) -> list[int]:
+    rows = await PayerEmail.select(PayerEmail.payer).where(
+        (PayerEmail.commune == commune_id) & (PayerEmail.email == email)
+    )
+    return sorted({row["payer"] for row in rows})
+
+
+async def _create_pending_account(commune: CommuneContext, email: str) -> int:
+    rows = await Account.insert(
+        Account(commune=commune.id, email=email, state="pending", created_at=now())
+    ).returning(Account.id)
+    return int(rows[0]["id"])
+
+
+async def link_payers(commune_id: int, account_id: int, email: str) -> None:
+    """Let the account see every payer of its commune that the billing service knows by `email`."""
+    linked = {
+        row["payer"]
+        for row in await AccountPayer.select(AccountPayer.payer).where(
+            AccountPayer.account == account_id
+        )
+    }
+    new = [p for p in await _payer_ids_for(commune_id, email) if p not in linked]
+    if new:
+        await AccountPayer.insert(*[AccountPayer(account=account_id, payer=p) for p in new])
+
+
+def _check_password(
+    commune: CommuneContext,
+    password: str,
+    confirmation: str,
+    email: str,
+    *,
+    field_name: str = "password",
+) -> None:
+    messages = password_problems(
+        password, confirmation, min_length=commune.config.password_min_length, email=email
+    )
+    if messages:
+        problems = Problems()
+        for message in messages:
+            problems.add(field_name, message)
+        raise problems
+
+
+def _field_problem(name: str, message: str) -> Problems:
+    problems = Problems()
+    problems.add(name, message)
+    return problems

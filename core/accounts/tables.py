@@ -1,0 +1,81 @@
+"""Payers (débiteurs), parents' accounts, their single-use tokens and web sessions."""
+
+from piccolo.columns import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+from core.communes.tables import Commune
+
+
+class Payer(Table, tablename="payer"):
+    """A débiteur known to the commune's billing software."""
+
+    commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
+    external_ref = Varchar(length=64, help_text="Reference in the billing software")
+    name = Varchar(length=200)
+
+
+class PayerEmail(Table, tablename="payer_email"):
+    """An e-mail address the billing service knows for a payer: the key to activation."""
+
+    commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
+    payer = ForeignKey(Payer, on_delete=OnDelete.cascade, null=False)
+    email = Varchar(length=254, index=True, help_text="Normalised: trimmed, lower-case")
+
+
+class Account(Table, tablename="account"):
+    """A parent's login; e-mail addresses are unique per commune."""
+
+    commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
+    email = Varchar(length=254)
+    password_hash = Text(default="")
+    state = Varchar(length=16, default="pending", help_text="pending, active or disabled")
+    auth_version = Integer(default=1, help_text="Bumped to end every session of the account")
+    created_at = Timestamptz()
+    activated_at = Timestamptz(null=True, default=None)
+    last_login_at = Timestamptz(null=True, default=None)
+
+
+class AccountPayer(Table, tablename="account_payer"):
+    """Which payers' invoices an account sees."""
+
+    account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False)
+    payer = ForeignKey(Payer, on_delete=OnDelete.cascade, null=False)
+
+
+class AccountToken(Table, tablename="account_token"):
+    """A single-use link token (activation, reset, e-mail change); only its hash is stored."""
+
+    account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False)
+    purpose = Varchar(length=16)
+    token_hash = Varchar(length=64, unique=True)
+    new_email = Varchar(length=254, default="")
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+
+
+class WebSession(Table, tablename="web_session"):
+    """A logged-in browser; the cookie holds a random id, the table its hash."""
+
+    id_hash = Varchar(length=64, unique=True)
+    account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False)
+    auth_version = Integer()
+    persistent = Boolean(default=False)
+    created_at = Timestamptz()
+    expires_at = Timestamptz(index=True)
+
+
+class Throttle(Table, tablename="throttle"):
+    """Attempt counters per bucket (an address, a client IP) and fixed time window."""
+
+    bucket = Varchar(length=300)
+    window_start = Integer(help_text="Unix time of the window's start")
+    hits = Integer(default=0)

@@ -1,0 +1,195 @@
+"""The application factory: `create_app(settings)` wires everything; importing does nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import msgspec
+import pluggy
+from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.plugins.htmx import ClientRedirect, HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from core import i18n
+from core.accounts.controllers import AccountController, LoginRequired
+from core.communes.context import CommuneContext
+from core.communes.controllers import IndexController, ThemeController
+from core.communes.services import sync_communes
+from core.config import PortalConfig, load_config, parse_config, plugin_settings
+from core.db import close_database, open_database, use_database
+from core.plugins import CommuneHooks, collect_plugin_settings, get_plugin_manager
+from core.settings import Settings, get_settings
+from core.web import formatting
+from core.web.render import render
+from core.web.security import SecurityHeadersMiddleware
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+STATIC_DIR = PROJECT_ROOT / "static"
+CSRF_HEADER = "x-csrftoken"
+
+
+@dataclass
+class Portal:
+    """What handlers need beyond the request: kept on `app.state.portal`."""
+
+    settings: Settings
+    config: PortalConfig
+    pm: pluggy.PluginManager
+    env: jinja2.Environment
+    plugin_types: dict[str, type]
+    communes: dict[str, CommuneContext] = field(default_factory=dict)
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def commune(self, slug: str) -> CommuneContext:
+        """The one place a commune is resolved from a URL; unknown slugs are 404."""
+        commune = self.communes.get(slug)
+        if commune is None:
+            raise NotFoundException()
+        return commune
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    config: PortalConfig | None = None,
+    extra_plugins: Iterable[tuple[str, object]] = (),
+) -> Litestar:
+    settings = settings or get_settings()
+    pm = get_plugin_manager(extra_plugins, trace=settings.trace_plugins)
+    plugin_types = collect_plugin_settings(pm)
+    if config is None:
+        config = load_config(settings.config_path, plugin_types)
+    else:
+        config = parse_config(msgspec.to_builtins(config), plugin_types)
+    engine = use_database(settings.database_url)
+    env = build_jinja_env(settings, pm)
+    portal = Portal(settings=settings, config=config, pm=pm, env=env, plugin_types=plugin_types)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await open_database(engine)
+        try:
+            ids = await sync_communes(config)
+            portal.communes = {
+                c.slug: CommuneContext(
+                    id=ids[c.slug],
+                    config=c,
+                    hooks=CommuneHooks(pm, c.enabled_plugins()),
+                    plugin_settings={
+                        name: plugin_settings(c, name, plugin_types[name])
+                        for name in c.enabled_plugins()
+                    },
+                )
+                for c in config.communes
+            }
+            if settings.run_outbox_sender:
+                portal.background.append(asyncio.create_task(_run_outbox(settings)))
+            yield
+        finally:
+            for task in portal.background:
+                task.cancel()
+            for task in portal.background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await close_database(engine)
+
+    plugin_routes = [route for routes in pm.hook.register_routes() for route in routes]
+    app = Litestar(
+        route_handlers=[
+            IndexController,
+            ThemeController,
+            AccountController,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+            *plugin_routes,
+        ],
+        dependencies={"commune": Provide(provide_commune, sync_to_thread=False)},
+        lifespan=[lifespan],
+        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="portail_csrf",
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            header_name=CSRF_HEADER,
+        ),
+        middleware=[SecurityHeadersMiddleware()],
+        plugins=[HTMXPlugin()],
+        exception_handlers={
+            LoginRequired: _login_required,
+            PermissionDeniedException: _forbidden,
+            NotFoundException: _not_found,
+        },
+        debug=settings.debug,
+        state=State({"portal": portal}),
+    )
+    return app
+
+
+def provide_commune(request: Request, slug: str) -> CommuneContext:
+    return portal_of(request).commune(slug)
+
+
+def portal_of(request: Request) -> Portal:
+    return request.app.state.portal  # type: ignore[no-any-return]
+
+
+def build_jinja_env(settings: Settings, pm: pluggy.PluginManager) -> jinja2.Environment:
+    """One environment: core templates, then plugins' own, plus `default:` to extend originals."""
+    plugin_dirs = [d for dirs in pm.hook.template_directories() for d in dirs]
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader([TEMPLATES_DIR, *plugin_dirs]),
+                jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(TEMPLATES_DIR)}),
+            ]
+        ),
+        autoescape=jinja2.select_autoescape(["html", "xml"]),
+        undefined=jinja2.StrictUndefined if settings.debug else jinja2.Undefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(money=formatting.money, date=formatting.date, datetime=formatting.datetime)
+    env.globals.update(t=i18n.t, demo=settings.demo)
+    return env
+
+
+async def _run_outbox(settings: Settings) -> None:
+    from core.mail.sender import OutboxSender
+
+    await OutboxSender(settings).run(asyncio.Event())
+
+
+def _login_required(request: Request, exc: LoginRequired) -> Response[Any]:
+    target = exc.root + "connexion"
+    if request.headers.get("hx-request") == "true":
+        return ClientRedirect(redirect_to=target)
+    return Redirect(path=target, status_code=303)
+
+
+def _forbidden(request: Request, exc: HTTPException) -> Response[Any]:
+    # Litestar's CSRF middleware raises this for a missing or wrong token.
+    return render(
+        request,
+        "errors/error.html",
+        {"message": i18n.t("accounts.csrf_failed"), "commune": None},
+        status_code=403,
+    )
+
+
+def _not_found(request: Request, exc: HTTPException) -> Response[Any]:
+    return render(request, "errors/404.html", {"commune": None}, status_code=404)

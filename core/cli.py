@@ -1,0 +1,112 @@
+"""The `portail` command: demo, serve, migrate, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from core.config import ConfigError, PortalConfig, load_config
+from core.plugins import collect_plugin_settings, get_plugin_manager
+from core.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="portail", description="Portail des factures")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="migrate the database, then serve the portal")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    demo = commands.add_parser(
+        "demo", help="seeded demo with a mail sink, on http://127.0.0.1:8000"
+    )
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--smtp-port", type=int, default=1025)
+    commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser(
+        "seed-demo",
+        help="migrate, then add the demo payers and accounts (PORTAIL_CONFIG's communes)",
+    )
+    check = commands.add_parser("check-config", help="validate the communes' TOML configuration")
+    check.add_argument("path", nargs="?", help="file to check (default: PORTAIL_CONFIG)")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "check-config":
+            return check_config(args.path)
+        if args.command == "migrate":
+            asyncio.run(migrate(Settings.from_env()))
+            print("Migrations applied.")
+            return 0
+        if args.command == "seed-demo":
+            from core.demo import prepare_demo_database
+
+            settings = Settings.from_env()
+            asyncio.run(prepare_demo_database(settings, load_checked_config(settings.config_path)))
+            print("Demo data ready.")
+            return 0
+        if args.command == "serve":
+            return serve_portal(args.host, args.port, args.workers)
+        if args.command == "demo":
+            from core.demo import run_demo
+
+            return run_demo(args.host, args.port, args.smtp_port)
+    except (ConfigError, ValueError) as exc:
+        print(f"portail: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def load_checked_config(path: str) -> PortalConfig:
+    return load_config(path, collect_plugin_settings(get_plugin_manager()))
+
+
+def check_config(path: str | None) -> int:
+    settings_path = path or os.environ.get("PORTAIL_CONFIG", "portail.toml")
+    try:
+        config = load_checked_config(settings_path)
+    except ConfigError as exc:
+        print(f"portail: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{settings_path}: OK ({len(config.communes)} commune(s): "
+        f"{', '.join(c.slug for c in config.communes)})"
+    )
+    return 0
+
+
+async def migrate(settings: Settings) -> None:
+    from core import db
+
+    engine = db.use_database(settings.database_url)
+    await db.open_database(engine)
+    try:
+        await db.migrate()
+    finally:
+        await db.close_database(engine)
+
+
+def serve_portal(host: str, port: int, workers: int) -> int:
+    import uvicorn
+
+    settings = Settings.from_env()
+    # Fail before binding the port: a bad configuration must never half-start.
+    load_checked_config(settings.config_path)
+    asyncio.run(migrate(settings))
+    uvicorn.run(
+        "core.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=settings.trust_proxy_headers,
+        log_level="info",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

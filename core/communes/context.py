@@ -1,0 +1,40 @@
+"""The commune being served, as handlers and hooks see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.config import CommuneConfig
+from core.plugins import CommuneHooks
+
+
+@dataclass(frozen=True)
+class CommuneContext:
+    id: int
+    config: CommuneConfig
+    hooks: CommuneHooks = field(repr=False)
+    plugin_settings: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def slug(self) -> str:
+        return self.config.slug
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def root(self) -> str:
+        """The commune's URL prefix, with its trailing slash."""
+        return f"/{self.config.slug}/"
+
+    def url(self, path: str = "") -> str:
+        return self.root + path.lstrip("/")
+
+    def enabled(self, plugin_name: str) -> bool:
+        return plugin_name in self.plugin_settings
+
+    def settings_of(self, plugin_name: str) -> Any:
+        """The typed settings of an enabled plugin (KeyError when it is not enabled)."""
+        return self.plugin_settings[plugin_name]

@@ -1,0 +1,18 @@
+"""Communes and their régies, mirrored from the TOML configuration so rows can reference them."""
+
+from piccolo.columns import ForeignKey, OnDelete, Varchar
+from piccolo.table import Table
+
+
+class Commune(Table, tablename="commune"):
+    slug = Varchar(length=40, unique=True)
+    name = Varchar(length=200)
+
+
+class Regie(Table, tablename="regie"):
+    """A billing unit of a commune; each has its own PayFiP client number (numcli)."""
+
+    commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
+    code = Varchar(length=40)
+    name = Varchar(length=200)
+    payfip_client_number = Varchar(length=6, default="")

@@ -1,0 +1,176 @@
+"""The communes' configuration: one TOML file, validated at load.
+
+A bad file is rejected with a message naming the key and the problem, both by
+`portail check-config` and at start-up, so a typo never reaches a parent.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+COLOUR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+MIN_PASSWORD_FLOOR = 8  # never below this, whatever a commune asks for
+MAX_PASSWORD_LENGTH = 128
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key."""
+
+
+class Contact(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """How parents reach the commune's billing service."""
+
+    email: str
+    phone: str = ""
+    hours: str = ""
+
+
+class Branding(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    colour: str = "#000091"  # the State's blue: good contrast on white
+    logo: str = ""  # URL or path under /static/
+
+
+class RegieConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A régie: a billing unit with its own PayFiP client number (numcli)."""
+
+    code: str
+    name: str
+    payfip_client_number: str = ""
+
+
+class CommuneConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    slug: str
+    name: str
+    contact: Contact
+    link_code: str = ""  # legacy ?LIEN= code of the seeds' portals
+    host: str = ""  # optional host name serving this commune at its root
+    password_min_length: int = 12
+    welcome: str = ""
+    branding: Branding = msgspec.field(default_factory=Branding)
+    regies: list[RegieConfig] = msgspec.field(default_factory=list)
+    plugins: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+
+    def enabled_plugins(self) -> set[str]:
+        return {name for name, conf in self.plugins.items() if conf.get("enabled", True)}
+
+
+class PortalConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    communes: list[CommuneConfig]
+    title: str = "Portail des factures"
+
+    def commune(self, slug: str) -> CommuneConfig | None:
+        return next((c for c in self.communes if c.slug == slug), None)
+
+    def commune_by_link_code(self, code: str) -> CommuneConfig | None:
+        return next((c for c in self.communes if c.link_code and c.link_code == code), None)
+
+    def commune_by_host(self, host: str) -> CommuneConfig | None:
+        host = host.split(":", 1)[0].lower()
+        return next((c for c in self.communes if c.host and c.host.lower() == host), None)
+
+
+# Called with (plugin name, its raw table) to validate one plugin's per-commune settings.
+PluginSettingsValidator = Callable[[str, dict[str, Any]], Any]
+
+
+def load_config(path: str | Path, known_plugins: dict[str, type] | None = None) -> PortalConfig:
+    """Read and validate the TOML file at `path`.
+
+    :param known_plugins: plugin name -> settings type (a msgspec Struct); when given, every
+        enabled plugin must be known and its settings must convert to that type.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (set PORTAIL_CONFIG)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, known_plugins, source=str(path))
+
+
+def parse_config(
+    raw: dict[str, Any], known_plugins: dict[str, type] | None = None, source: str = "config"
+) -> PortalConfig:
+    try:
+        config = msgspec.convert(raw, PortalConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_readable(str(exc))}") from None
+    problems = list(_check(config, known_plugins))
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+    return config
+
+
+def plugin_settings(commune: CommuneConfig, name: str, settings_type: type) -> Any:
+    """The typed settings of plugin `name` for `commune` (the `enabled` key is not passed on)."""
+    table = {k: v for k, v in commune.plugins.get(name, {}).items() if k != "enabled"}
+    return msgspec.convert(table, settings_type)
+
+
+def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Iterator[str]:
+    if not config.communes:
+        yield "communes: at least one commune is required"
+    seen_slugs: set[str] = set()
+    seen_codes: set[str] = set()
+    for i, commune in enumerate(config.communes):
+        key = f"communes[{i}]"
+        if not re.match(SLUG_PATTERN, commune.slug):
+            yield f"{key}.slug: {commune.slug!r} must be lower-case letters, digits and dashes"
+        if commune.slug in seen_slugs:
+            yield f"{key}.slug: {commune.slug!r} is used twice"
+        seen_slugs.add(commune.slug)
+        if commune.link_code:
+            if commune.link_code in seen_codes:
+                yield f"{key}.link_code: {commune.link_code!r} is used twice"
+            seen_codes.add(commune.link_code)
+        if not commune.name.strip():
+            yield f"{key}.name: must not be empty"
+        if "@" not in commune.contact.email:
+            yield f"{key}.contact.email: {commune.contact.email!r} is not an e-mail address"
+        if not MIN_PASSWORD_FLOOR <= commune.password_min_length <= 64:
+            yield (
+                f"{key}.password_min_length: {commune.password_min_length} must be between "
+                f"{MIN_PASSWORD_FLOOR} and 64"
+            )
+        if not re.match(COLOUR_PATTERN, commune.branding.colour):
+            yield f"{key}.branding.colour: {commune.branding.colour!r} must look like #1e3a8a"
+        regie_codes: set[str] = set()
+        for j, regie in enumerate(commune.regies):
+            if not regie.code.strip():
+                yield f"{key}.regies[{j}].code: must not be empty"
+            if regie.code in regie_codes:
+                yield f"{key}.regies[{j}].code: {regie.code!r} is used twice"
+            regie_codes.add(regie.code)
+            if regie.payfip_client_number and not re.fullmatch(
+                r"\d{6}", regie.payfip_client_number
+            ):
+                yield f"{key}.regies[{j}].payfip_client_number: must be 6 digits"
+        for name, table in commune.plugins.items() if known_plugins is not None else ():
+            pkey = f"{key}.plugins.{name}"
+            if not isinstance(table.get("enabled", True), bool):
+                yield f"{pkey}.enabled: must be true or false"
+            if name not in known_plugins:
+                known = ", ".join(sorted(known_plugins)) or "none"
+                yield f"{pkey}: unknown plugin {name!r} (known plugins: {known})"
+                continue
+            try:
+                plugin_settings(commune, name, known_plugins[name])
+            except msgspec.ValidationError as exc:
+                yield f"{pkey}: {_readable(str(exc))}"
+
+
+def _readable(message: str) -> str:
+    """msgspec says `... - at `$.communes[0].slug``; put the key first, like our own messages."""
+    match = re.search(r"^(.*) - at `\$\.?(.*)`$", message)
+    if not match:
+        return message
+    problem, key = match.groups()
+    return f"{key or '(top level)'}: {problem}"

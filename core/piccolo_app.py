@@ -1,0 +1,36 @@
+"""Piccolo app of the core tables; plugins owning tables declare their own app depending on it."""
+
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from core.accounts.tables import (
+    Account,
+    AccountPayer,
+    AccountToken,
+    Payer,
+    PayerEmail,
+    Throttle,
+    WebSession,
+)
+from core.communes.tables import Commune, Regie
+from core.mail.tables import OutboundEmail
+
+APP_CONFIG = AppConfig(
+    app_name="core",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
+    table_classes=[
+        Commune,
+        Regie,
+        Payer,
+        PayerEmail,
+        Account,
+        AccountPayer,
+        AccountToken,
+        WebSession,
+        Throttle,
+        OutboundEmail,
+    ],
+    migration_dependencies=[],
+    commands=[],
+)

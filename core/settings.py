@@ -1,0 +1,143 @@
+"""Process settings, read from the environment (a `.env` file fills in what the environment lacks).
+
+Everything that differs between a laptop and a production server lives here: the database, SMTP,
+secrets, the public URL. What differs between communes lives in the TOML configuration
+(`core.config`), whose path is itself a setting.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+
+def _setting(env: str, default: Any, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One field per setting; `metadata` holds its variable (`env`) and its documentation."""
+
+    database_url: str = _setting(
+        "DATABASE_URL",
+        "sqlite:///var/portail.sqlite",
+        "Database: `sqlite:///path/to/file.sqlite` (default) or `postgresql://user@host:5432/db`.",
+    )
+    config_path: str = _setting(
+        "PORTAIL_CONFIG", "portail.toml", "Path of the TOML file describing the communes."
+    )
+    base_url: str = _setting(
+        "PORTAIL_BASE_URL",
+        "http://127.0.0.1:8000",
+        "Public URL of the portal, used in the links sent by e-mail.",
+    )
+    secret_key: str = _setting(
+        "PORTAIL_SECRET_KEY",
+        "",
+        "Secret used to sign CSRF tokens. Required unless PORTAIL_DEBUG is set.",
+    )
+    debug: bool = _setting(
+        "PORTAIL_DEBUG", False, "Development mode: tracebacks, strict templates, random secret."
+    )
+    trust_proxy_headers: bool = _setting(
+        "PORTAIL_TRUST_PROXY_HEADERS",
+        False,
+        "Take the client address from X-Forwarded-For (only behind your own reverse proxy).",
+    )
+    trace_plugins: bool = _setting(
+        "PORTAIL_TRACE_PLUGINS", False, "Log every plugin hook call and its result."
+    )
+    smtp_host: str = _setting("SMTP_HOST", "127.0.0.1", "SMTP server host name.")
+    smtp_port: int = _setting("SMTP_PORT", 25, "SMTP server port.")
+    smtp_user: str = _setting("SMTP_USER", "", "SMTP user name (empty: no authentication).")
+    smtp_password: str = _setting("SMTP_PASSWORD", "", "SMTP password.")
+    smtp_starttls: bool = _setting("SMTP_STARTTLS", False, "Use STARTTLS on the SMTP connection.")
+    smtp_ssl: bool = _setting("SMTP_SSL", False, "Use implicit TLS (SMTPS) on the connection.")
+    mail_from: str = _setting(
+        "MAIL_FROM", "Portail des factures <ne-pas-repondre@localhost>", "Sender of every e-mail."
+    )
+    outbox_interval: float = _setting(
+        "PORTAIL_OUTBOX_INTERVAL",
+        5.0,
+        "Seconds between two looks at the e-mail outbox when nothing wakes the sender up.",
+    )
+    run_outbox_sender: bool = _setting(
+        "PORTAIL_OUTBOX_SENDER",
+        True,
+        "Run the e-mail sender inside the web process (turn off to run it elsewhere).",
+    )
+    demo: bool = _setting(
+        "PORTAIL_DEMO", False, "Demo mode: shows demo accounts and the demo mailbox page."
+    )
+
+    @classmethod
+    def from_env(
+        cls, environ: dict[str, str] | None = None, dotenv: Path | None = None
+    ) -> Settings:
+        """Build settings from `environ` (default `os.environ`), falling back on a `.env` file."""
+        env = dict(read_dotenv(dotenv or Path(".env")))
+        env.update(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is not None:
+                values[f.name] = _convert(raw, type(f.default), f.metadata["env"])
+        settings = cls(**values)
+        if not settings.secret_key:
+            if not settings.debug and not settings.demo:
+                raise ValueError(
+                    "PORTAIL_SECRET_KEY must be set (or PORTAIL_DEBUG=1 for development)"
+                )
+            settings = replace(settings, secret_key=secrets.token_urlsafe(32))
+        return settings
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def read_dotenv(path: Path) -> list[tuple[str, str]]:
+    """The `KEY=value` lines of a `.env` file; comments and blank lines are skipped."""
+    if not path.is_file():
+        return []
+    pairs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        pairs.append((key.strip(), value.strip().strip("'\"")))
+    return pairs
+
+
+def _convert(raw: str, kind: type, name: str) -> Any:
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError(f"{name}: expected a boolean (1/0, true/false), got {raw!r}")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+def documented_settings() -> list[tuple[str, Any, str]]:
+    """(variable, default, help) for each setting, for the README and `portail settings`."""
+    return [(f.metadata["env"], f.default, f.metadata["help"]) for f in fields(Settings)]

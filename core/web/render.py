@@ -1,0 +1,51 @@
+"""One place decides between a full page and an HTMX fragment.
+
+A fragment is returned only for an htmx request that is not a history restore and that targets
+the block's element (`HX-Target` equal to the block name, with `_` written `-`). Every response
+carries `Vary: HX-Request` so no cache serves a fragment for a page or the other way round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2_fragments.litestar import HTMXBlockTemplate
+from litestar import Request
+
+# What the base layout reads on every page; pages outside a commune leave them empty.
+PAGE_DEFAULTS = {
+    "commune": None,
+    "account": None,
+    "menu": [],
+    "info": "",
+    "errors": {},
+    "values": {},
+}
+
+
+def wants_fragment(request: Request, block: str | None) -> bool:
+    if block is None or request.headers.get("hx-request") != "true":
+        return False
+    if request.headers.get("hx-history-restore-request") == "true":
+        return False
+    target = request.headers.get("hx-target")
+    return target is None or target == block.replace("_", "-")
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+) -> HTMXBlockTemplate:
+    """Render `template`, or only its `block` when htmx asks for that element."""
+    response = HTMXBlockTemplate(
+        template_name=template,
+        context={**PAGE_DEFAULTS, "current_path": request.url.path, **(context or {})},
+        block_name=block if wants_fragment(request, block) else None,
+        status_code=status_code,
+    )
+    response.headers["Vary"] = "HX-Request"
+    return response

@@ -1,0 +1,267 @@
+"""End-to-end harness: a real server subprocess, a real SMTP sink, a real Chromium.
+
+Session-wide: one mail sink (`mail_sink`), one seeded SQLite portal served by
+`portail serve` in a subprocess (`server`, its base URL), one headless Chromium (`browser`).
+Per test: a fresh browser context and page (`page`), once per viewport ("desktop", "phone").
+
+On failure: a screenshot in `test-results/`, the server's log lines written during the test
+in the report, and at the end of the session the server log copied to `test-results/`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.mail.sink import MailSink
+from e2e.journeys import COMMUNE, Viewport, payer_address
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+CHROMIUM = Path("/usr/bin/chromium")
+RESULTS = REPO / "test-results"
+SERVER_START_TIMEOUT = 30.0
+DEFAULT_TIMEOUT_MS = 10_000
+
+# Every scenario that needs an account gets its own payer address per viewport.
+SCENARIOS = ("activation", "login", "remember", "reset", "password", "email")
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+VIEWPORTS = [
+    Viewport("desktop", {"viewport": {"width": 1280, "height": 800}}),
+    Viewport(
+        "phone",
+        {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- Reports -------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the item (`item.rep_call`…), for the fixtures' teardown."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def _failed(node: pytest.Item) -> bool:
+    return any(
+        getattr(node, f"rep_{when}", None) is not None and getattr(node, f"rep_{when}").failed
+        for when in ("setup", "call")
+    )
+
+
+# --- Session fixtures ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _chromium_available() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} not found: install it with `apt-get install -y chromium`"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"end-to-end tests must run in CI: {reason}", pytrace=False)
+    pytest.skip(f"end-to-end tests skipped: {reason}")
+
+
+@pytest.fixture(scope="session")
+def mail_sink() -> Iterator[MailSink]:
+    sink = MailSink(host="127.0.0.1", port=0).start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@dataclass
+class Server:
+    base_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", errors="replace")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_since(0).splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def server_process(
+    mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("portail")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp / 'e2e.sqlite'}",
+        "PORTAIL_CONFIG": str(REPO / "examples" / "portail.demo.toml"),
+        "PORTAIL_SECRET_KEY": secrets.token_urlsafe(32),
+        "PORTAIL_BASE_URL": base_url,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(mail_sink.port),
+        "PORTAIL_OUTBOX_INTERVAL": "0.2",
+        "PYTHONUNBUFFERED": "1",  # the log file is read while the server runs
+    }
+    for name in ("PORTAIL_DEBUG", "PORTAIL_DEMO", "PORTAIL_OUTBOX_SENDER", "SMTP_USER"):
+        env.pop(name, None)  # a developer's shell must not change what is tested
+    # The temporary directory as working directory: a developer's `.env` is not read.
+    setup: dict[str, Any] = {"env": env, "cwd": tmp, "capture_output": True, "timeout": 60}
+    addresses = [payer_address(s, v.name) for s in SCENARIOS for v in VIEWPORTS]
+    for command in (
+        [str(VENV_BIN / "portail"), "seed-demo"],
+        [str(VENV_BIN / "python"), str(REPO / "e2e" / "seed.py"), COMMUNE, *addresses],
+    ):
+        done = subprocess.run(command, **setup)  # like check=True, with a readable failure
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace")
+            pytest.fail(f"seeding failed: {' '.join(command)}\n{output}", pytrace=False)
+
+    log_path = tmp / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(VENV_BIN / "portail"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(base_url=base_url, log_path=log_path, process=process)
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if request.session.testsfailed:
+            RESULTS.mkdir(exist_ok=True)
+            shutil.copyfile(log_path, RESULTS / "e2e-server.log")
+            reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_sep("-", "end of the e2e server log")
+                reporter.write_line(server.log_tail())
+                reporter.write_line(f"(whole log: {RESULTS / 'e2e-server.log'})")
+
+
+def _wait_until_up(server: Server) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    last_error = ""
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            last_error = f"the server exited with code {server.process.returncode}"
+            break
+        try:
+            # S310: the URL is the http:// one built above.
+            with urllib.request.urlopen(server.base_url + "/", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+                last_error = f"GET / answered {response.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            last_error = str(exc)
+        time.sleep(0.1)
+    log = server.log_tail(200)
+    print(log, file=sys.stderr)
+    pytest.fail(f"the server did not start ({last_error}); its log:\n{log}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def server(server_process: Server) -> str:
+    """The base URL of the running portal, e.g. http://127.0.0.1:54321 (no trailing slash)."""
+    return server_process.base_url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        playwright.stop()
+
+
+# --- Per-test fixtures ---------------------------------------------------------------------
+
+
+@pytest.fixture(params=VIEWPORTS, ids=[v.name for v in VIEWPORTS])
+def viewport(request: pytest.FixtureRequest) -> Viewport:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def page(
+    browser: Any, viewport: Viewport, server_process: Server, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
+    context = browser.new_context(locale="fr-FR", **viewport.options)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    page = context.new_page()
+    log_offset = server_process.log_size()
+    try:
+        yield page
+    finally:
+        if _failed(request.node):
+            RESULTS.mkdir(exist_ok=True)
+            name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.nodeid)
+            try:
+                page.screenshot(path=str(RESULTS / f"{name}.png"), full_page=True)
+            except Exception as exc:  # a screenshot must not hide the failure
+                print(f"screenshot failed: {exc}", file=sys.stderr)
+            report = getattr(request.node, "rep_call", None) or request.node.rep_setup
+            report.sections.append(
+                ("e2e server log during the test", server_process.log_since(log_offset))
+            )
+            report.sections.append(("e2e page URL", page.url))
+        context.close()

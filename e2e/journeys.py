@@ -1,0 +1,184 @@
+"""Steps shared by the end-to-end tests: what a parent does, through accessible locators only.
+
+Locating fields by their label and buttons by their role and name makes every step an
+accessibility check as well: a field without a label cannot be filled.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from core.mail.sink import MailSink, ReceivedMail
+
+COMMUNE = "boe"
+MAIL_TIMEOUT = 15.0
+
+ACTIVATION_SUBJECT = "Accès au portail des factures"
+RESET_SUBJECT = "nouveau mot de passe"
+EMAIL_CHANGE_SUBJECT = "validez votre nouvelle adresse"
+EMAIL_CHANGED_SUBJECT = "votre adresse de messagerie a changé"
+
+HOME_HEADING = "Bienvenue sur le portail des factures"
+LOGIN_HEADING = "Le portail des factures"
+LOGIN_FAILED = "Adresse de messagerie ou mot de passe incorrect."
+
+
+@dataclass(frozen=True)
+class Viewport:
+    """A browser size the tests run at; `options` go to `browser.new_context()`."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def payer_address(scenario: str, viewport: str) -> str:
+    """The seeded payer address of a scenario at a viewport (no account until activated)."""
+    return f"e2e-{scenario}-{viewport}@example.org"
+
+
+def url(base_url: str, path: str = "") -> str:
+    """The absolute URL of a page of the commune: url(base, "mes-informations")."""
+    return f"{base_url}/{COMMUNE}/{path}"
+
+
+# --- Mail ----------------------------------------------------------------------------------
+
+
+def wait_for_mail(sink: MailSink, to: str, subject: str) -> ReceivedMail:
+    """The first message to `to` whose subject contains `subject`."""
+    return sink.wait_for(
+        lambda m: to in m.recipients and subject.lower() in m.subject.lower(),
+        timeout=MAIL_TIMEOUT,
+    )
+
+
+def mail_link(mail: ReceivedMail, base_url: str, path: str) -> str:
+    """The link of the message to `<base_url>/<commune>/<path>/<token>`."""
+    pattern = re.escape(url(base_url, path) + "/") + r"[A-Za-z0-9_\-]+"
+    found = re.search(pattern, mail.text)
+    assert found, f"no {path}/ link in the message {mail.subject!r}:\n{mail.text}"
+    return found.group(0)
+
+
+# --- Pages ---------------------------------------------------------------------------------
+
+
+def assert_fields_labelled(page: Page) -> None:
+    """Every visible form field of the page has an accessible label."""
+    unlabelled = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+              'input:not([type=hidden]), select, textarea'))
+            .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                          && !el.getAttribute('aria-labelledby'))
+            .map(el => el.outerHTML)"""
+    )
+    assert unlabelled == [], f"fields without a label on {page.url}: {unlabelled}"
+
+
+def assert_fits_the_width(page: Page) -> None:
+    """Nothing wider than the viewport: no sideways scrolling, on a phone in particular."""
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"{page.url} is {overflow} px wider than the viewport"
+
+
+def expect_logged_in_home(page: Page, base_url: str, info: str | None = None) -> None:
+    expected = url(base_url) + (f"?info={info}" if info else "")
+    expect(page).to_have_url(expected)
+    expect(page.get_by_role("heading", name=HOME_HEADING, level=1)).to_be_visible()
+    nav = page.get_by_role("navigation", name="Menu principal")
+    for label in ("Mes factures", "Mes informations", "Contact"):
+        expect(nav.get_by_role("link", name=label, exact=True)).to_be_visible()
+    expect(nav.get_by_role("button", name="Déconnexion")).to_be_visible()
+    assert_fits_the_width(page)
+
+
+def expect_login_page(page: Page, base_url: str) -> None:
+    expect(page).to_have_url(re.compile(re.escape(url(base_url)) + r"(connexion)?(\?.*)?$"))
+    expect(page.get_by_role("heading", name=LOGIN_HEADING, level=1)).to_be_visible()
+    expect(page.get_by_role("button", name="Connexion", exact=True)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Menu principal")).to_have_count(0)
+    assert_fits_the_width(page)
+
+
+def set_password_form(page: Page, password: str, confirmation: str | None = None) -> None:
+    """Fill and send the "choose your password" form (activation or reset)."""
+    assert_fields_labelled(page)
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    page.get_by_label("Confirmation du mot de passe", exact=True).fill(
+        password if confirmation is None else confirmation
+    )
+    page.get_by_role("button", name="Enregistrer").click()
+
+
+def request_activation(page: Page, base_url: str, sink: MailSink, email: str) -> str:
+    """From the login page, ask for the activation e-mail; returns the link it holds."""
+    page.goto(url(base_url))
+    page.get_by_role("link", name="Activer mon compte").click()
+    expect(page).to_have_url(url(base_url, "activation"))
+    assert_fields_labelled(page)
+    page.get_by_label("Adresse de messagerie").fill(email)
+    page.get_by_role("button", name="Activation", exact=True).click()
+    expect_neutral_message(page, base_url, "activation/envoyee")
+    return mail_link(wait_for_mail(sink, email, ACTIVATION_SUBJECT), base_url, "activation")
+
+
+def expect_neutral_message(page: Page, base_url: str, path: str) -> None:
+    """The "if this address is known, a message was sent" page, the same for every address."""
+    expect(page).to_have_url(url(base_url, path))
+    expect(page.get_by_role("heading", name="Consultez votre messagerie")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Si cette adresse est connue du service facturation"
+    )
+
+
+def activate(page: Page, base_url: str, sink: MailSink, email: str, password: str) -> None:
+    """Activate the account of a seeded payer address; the page ends logged in, on home."""
+    link = request_activation(page, base_url, sink, email)
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Choisissez votre mot de passe")).to_be_visible()
+    set_password_form(page, password)
+    expect_logged_in_home(page, base_url, info="activated")
+
+
+def login(page: Page, base_url: str, email: str, password: str, *, remember: bool = False) -> None:
+    """Fill and send the login form (the outcome is for the caller to check)."""
+    page.goto(url(base_url))
+    assert_fields_labelled(page)
+    page.get_by_label("Adresse de messagerie").fill(email)
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    remember_box = page.get_by_label("Se souvenir de moi")
+    if remember:
+        remember_box.check()
+    else:
+        expect(remember_box).not_to_be_checked()
+    page.get_by_role("button", name="Connexion", exact=True).click()
+
+
+def expect_login_failed(page: Page, base_url: str) -> None:
+    expect(page.get_by_role("alert")).to_have_text(LOGIN_FAILED)
+    expect(page.get_by_role("navigation", name="Menu principal")).to_have_count(0)
+    expect(page.get_by_label("Mot de passe", exact=True)).to_have_value("")
+
+
+def logout(page: Page, base_url: str) -> None:
+    page.get_by_role("navigation", name="Menu principal").get_by_role(
+        "button", name="Déconnexion"
+    ).click()
+    expect_login_page(page, base_url)
+
+
+def open_account_page(page: Page, base_url: str) -> None:
+    """Go to "Mes informations" through the main menu."""
+    page.get_by_role("navigation", name="Menu principal").get_by_role(
+        "link", name="Mes informations"
+    ).click()
+    expect(page).to_have_url(url(base_url, "mes-informations"))
+    expect(page.get_by_role("heading", name="Mes informations", level=1)).to_be_visible()
+    assert_fields_labelled(page)
+    assert_fits_the_width(page)

@@ -1,0 +1,153 @@
+"""An application per test, on a clean database, with a real SMTP sink on loopback."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from core.accounts.tables import Payer, PayerEmail
+from core.app import create_app
+from core.communes.tables import Commune
+from core.config import PortalConfig, parse_config
+from core.db import Engine, transaction
+from core.mail.sender import OutboxSender
+from core.mail.sink import MailSink, ReceivedMail
+from core.settings import Settings
+
+CONFIG: dict[str, Any] = {
+    "communes": [
+        {
+            "slug": "boe",
+            "name": "Ville de Boé",
+            "link_code": "M470310001",
+            "contact": {
+                "email": "facturation@boe.test",
+                "phone": "05 53 00 00 00",
+                "hours": "9h-12h",
+            },
+            "regies": [{"code": "CANT", "name": "Cantine", "payfip_client_number": "004200"}],
+            "plugins": {"payfip": {"saisie": "T"}, "paper_optout": {}},
+        },
+        {
+            "slug": "aure",
+            "name": "Mairie d'Aure",
+            "link_code": "X990030101",
+            "password_min_length": 10,
+            "contact": {"email": "regie@aure.test"},
+            "plugins": {"tipi_legacy": {}},
+        },
+    ]
+}
+
+GOOD_PASSWORD = "une phrase de passe assez longue"
+CSRF_PATTERN = re.compile(r'name="_csrf_token" value="([^"]+)"')
+LINK_PATTERN = re.compile(r"https?://\S+")
+
+
+@pytest.fixture(scope="session")
+def mail_sink() -> Iterator[MailSink]:
+    with MailSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def portal_config() -> PortalConfig:
+    return parse_config(CONFIG)
+
+
+@pytest.fixture
+def settings(database_url: str, mail_sink: MailSink) -> Settings:
+    return Settings(
+        database_url=database_url,
+        base_url="http://portail.test",
+        secret_key="test-secret-key",
+        debug=True,
+        smtp_host="127.0.0.1",
+        smtp_port=mail_sink.port,
+        run_outbox_sender=False,
+    )
+
+
+@pytest.fixture
+def app(clean_db: Engine, settings: Settings, portal_config: PortalConfig) -> Litestar:
+    return create_app(settings, config=portal_config)
+
+
+@dataclass
+class Portal:
+    """A test client with the helpers every journey needs."""
+
+    client: AsyncTestClient
+    sink: MailSink
+    settings: Settings
+
+    async def csrf(self, path: str) -> str:
+        response = await self.client.get(path)
+        match = CSRF_PATTERN.search(response.text)
+        assert match, f"no CSRF field on {path}"
+        return match.group(1)
+
+    async def post_form(
+        self, path: str, data: dict[str, str], *, form_page: str | None = None, htmx: bool = False
+    ) -> Any:
+        token = await self.csrf(form_page or path)
+        headers = {"hx-request": "true"} if htmx else {}
+        if htmx:
+            headers["x-csrftoken"] = token
+        return await self.client.post(
+            path, data={**data, "_csrf_token": token}, headers=headers, follow_redirects=False
+        )
+
+    async def deliver(self) -> int:
+        return await OutboxSender(self.settings).deliver_due()
+
+    async def mail_to(self, address: str, subject_part: str = "") -> ReceivedMail:
+        await self.deliver()
+        return await self.sink.await_for(
+            lambda m: address in m.recipients and subject_part in m.subject, timeout=5
+        )
+
+    async def link_in_mail(self, address: str, subject_part: str = "") -> str:
+        mail = await self.mail_to(address, subject_part)
+        links = LINK_PATTERN.findall(mail.text)
+        assert links, mail.text
+        return links[0].removeprefix(self.settings.base_url)
+
+    async def login(self, slug: str, email: str, password: str, remember: bool = False) -> Any:
+        data = {"email": email, "password": password}
+        if remember:
+            data["remember"] = "on"
+        return await self.post_form(f"/{slug}/connexion", data)
+
+    async def activate(self, slug: str, email: str, password: str = GOOD_PASSWORD) -> None:
+        await self.post_form(f"/{slug}/activation", {"email": email})
+        link = await self.link_in_mail(email, "Accès")
+        response = await self.post_form(link, {"password": password, "confirmation": password})
+        assert response.status_code == 303, response.text
+
+
+@pytest.fixture
+async def portal(app: Litestar, mail_sink: MailSink, settings: Settings) -> AsyncIterator[Portal]:
+    mail_sink.clear()
+    async with AsyncTestClient(app, base_url="http://portail.test") as client:
+        yield Portal(client=client, sink=mail_sink, settings=settings)
+
+
+async def add_payer(slug: str, ref: str, name: str, *emails: str) -> int:
+    """A payer of commune `slug` known by `emails`, as an import from the billing software adds."""
+    commune = await Commune.select(Commune.id).where(Commune.slug == slug).first()
+    assert commune is not None, "the app must have started (portal fixture) first"
+    async with transaction():
+        rows = await Payer.insert(
+            Payer(commune=commune["id"], external_ref=ref, name=name)
+        ).returning(Payer.id)
+        await PayerEmail.insert(
+            *[PayerEmail(commune=commune["id"], payer=rows[0]["id"], email=e) for e in emails]
+        )
+    return int(rows[0]["id"])
