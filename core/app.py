@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 STATIC_DIR = PROJECT_ROOT / "static"
 CSRF_HEADER = "x-csrftoken"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,6 +101,7 @@ def create_app(
             }
             if settings.run_outbox_sender:
                 portal.background.append(asyncio.create_task(_run_outbox(settings)))
+            portal.background.append(asyncio.create_task(_housekeeping()))
             yield
         finally:
             for task in portal.background:
@@ -172,6 +176,23 @@ async def _run_outbox(settings: Settings) -> None:
     from core.mail.sender import OutboxSender
 
     await OutboxSender(settings).run(asyncio.Event())
+
+
+HOUSEKEEPING_INTERVAL_SECONDS = 3600
+
+
+async def _housekeeping() -> None:
+    """Forget expired sessions and rate-limit windows, hourly; an error waits for the next round."""
+    from core.accounts import throttle
+    from core.accounts.sessions import purge_expired_sessions
+
+    while True:
+        try:
+            await purge_expired_sessions()
+            await throttle.purge_expired()
+        except Exception:
+            logger.exception("housekeeping failed")
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
 
 
 def _login_required(request: Request, exc: LoginRequired) -> Response[Any]:

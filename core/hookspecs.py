@@ -59,8 +59,10 @@ def register_plugin_settings(register: Callable[[str, type], None]) -> None:
 def register_routes() -> Sequence[Any]:
     """Return Litestar route handlers, ``Controller`` classes or ``Router`` instances to mount.
 
-    Paths that start with ``/{commune:str}/`` are commune pages: check that the plugin is enabled
-    for the resolved commune (``commune.enabled("<name>")``) before doing anything.
+    Paths that start with ``/{slug:str}/`` are commune pages: declare a ``commune:
+    CommuneContext`` parameter to get the resolved commune (unknown slugs are 404), and check that
+    the plugin is enabled for it (``commune.enabled("<name>")``) before doing anything. (A path
+    parameter named ``commune`` would clash with that dependency.)
     """
 
 

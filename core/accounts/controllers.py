@@ -306,7 +306,9 @@ class AccountController(Controller):
         # the one it had ("Se souvenir de moi" survives a password change).
         persistent = account.persistent
         secret = await open_session(account.account_id, version, persistent=persistent)
-        cookie = session_cookie(commune.root, secret, persistent=persistent, secure=_secure(request))
+        cookie = session_cookie(
+            commune.root, secret, persistent=persistent, secure=_secure(request)
+        )
         if request.headers.get("hx-request") == "true":
             response: Response[Any] = _account_page(
                 request,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from litestar import Controller, Request, Response, get
 from litestar.response import Redirect, Template
 
-from core.accounts.tables import PayerEmail
+from core.accounts.tables import Account, PayerEmail
 from core.communes.context import CommuneContext
+from core.demo import DEMO_PASSWORD
 from core.web.render import render
 
 
@@ -32,6 +33,8 @@ class IndexController(Controller):
                 "communes": portal.config.communes,
                 "unknown_link": bool(code),
                 "demo_people": demo_people,
+                "base_url": portal.settings.base_url.rstrip("/"),
+                "demo_password": DEMO_PASSWORD if portal.settings.demo else "",
             },
             status_code=404 if code else 200,
         )
@@ -39,9 +42,10 @@ class IndexController(Controller):
 
 async def _demo_people() -> list[dict]:
     """The demo payers' addresses, so a visitor knows which one to activate."""
-    return (
+    people = (
         await PayerEmail.select(
             PayerEmail.email,
+            PayerEmail.commune,
             PayerEmail.payer.name.as_alias("name"),
             PayerEmail.commune.slug.as_alias("slug"),
         )
@@ -49,6 +53,13 @@ async def _demo_people() -> list[dict]:
         .order_by(PayerEmail.email)
         .limit(50)
     )
+    active = {
+        (row["commune"], row["email"])
+        for row in await Account.select(Account.commune, Account.email).where(
+            Account.state == "active"
+        )
+    }
+    return [{**p, "active": (p["commune"], p["email"]) in active} for p in people]
 
 
 class ThemeController(Controller):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from core.accounts.tables import Payer, PayerEmail
 from core.app import create_app
@@ -83,7 +85,7 @@ def app(clean_db: Engine, settings: Settings, portal_config: PortalConfig) -> Li
 class Portal:
     """A test client with the helpers every journey needs."""
 
-    client: AsyncTestClient
+    client: httpx.AsyncClient
     sink: MailSink
     settings: Settings
 
@@ -108,10 +110,14 @@ class Portal:
         return await OutboxSender(self.settings).deliver_due()
 
     async def mail_to(self, address: str, subject_part: str = "") -> ReceivedMail:
+        """The newest message to `address` whose subject contains `subject_part`."""
         await self.deliver()
-        return await self.sink.await_for(
-            lambda m: address in m.recipients and subject_part in m.subject, timeout=5
-        )
+
+        def matches(mail: ReceivedMail) -> bool:
+            return address in mail.recipients and subject_part in mail.subject
+
+        await self.sink.await_for(matches, timeout=5)
+        return next(m for m in reversed(self.sink.messages) if matches(m))
 
     async def link_in_mail(self, address: str, subject_part: str = "") -> str:
         mail = await self.mail_to(address, subject_part)
@@ -135,8 +141,38 @@ class Portal:
 @pytest.fixture
 async def portal(app: Litestar, mail_sink: MailSink, settings: Settings) -> AsyncIterator[Portal]:
     mail_sink.clear()
-    async with AsyncTestClient(app, base_url="http://portail.test") as client:
+    async with serve(app) as client:
         yield Portal(client=client, sink=mail_sink, settings=settings)
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk to it in the test's own event loop.
+
+    Litestar's AsyncTestClient runs the lifespan in a thread with another loop, where a
+    PostgreSQL pool opened at start-up could not serve the requests.
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # Entered and exited in one task, as anyio's cancel scopes require.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run_lifespan())
+    await asyncio.wait([task, asyncio.create_task(started.wait())], return_when="FIRST_COMPLETED")
+    if task.done():
+        task.result()  # start-up failed: raise its error
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://portail.test", follow_redirects=True
+        ) as client:
+            yield client
+    finally:
+        stop.set()
+        await task
 
 
 async def add_payer(slug: str, ref: str, name: str, *emails: str) -> int:

@@ -385,3 +385,18 @@ async def test_pages_of_the_parent_space_need_a_login(portal: Portal) -> None:
         assert response.status_code == 303 and response.headers["location"] == "/boe/connexion"
     htmx = await portal.client.get("/boe/mes-informations", headers={"hx-request": "true"})
     assert htmx.headers.get("hx-redirect") == "/boe/connexion"
+
+
+async def test_expired_sessions_are_refused_then_purged(portal: Portal) -> None:
+    from core.accounts.sessions import purge_expired_sessions
+
+    await add_payer("boe", "B1", "Famille Martin", "claire@example.org")
+    await portal.activate("boe", "claire@example.org")
+    assert (await portal.client.get("/boe/mes-informations")).status_code == 200
+    await WebSession.update(
+        {WebSession.expires_at: dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}, force=True
+    )
+    page = await portal.client.get("/boe/mes-informations", follow_redirects=False)
+    assert page.status_code == 303
+    await purge_expired_sessions()
+    assert await WebSession.count() == 0
