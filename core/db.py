@@ -74,7 +74,14 @@ class PortailSQLiteEngine(SQLiteEngine):
         loop = asyncio.get_running_loop()
         reader = self._readers.get(loop)
         if reader is None:
-            reader = await self.get_connection()
+            pending = aiosqlite.connect(**self.connection_kwargs)
+            # A read cache holds nothing to flush: its thread must not keep the process alive.
+            thread = getattr(pending, "_thread", None)
+            if thread is not None:
+                thread.daemon = True
+            reader = await pending
+            reader.row_factory = dict_factory  # type: ignore[assignment]
+            await reader.execute("PRAGMA foreign_keys = 1")
             self._readers[loop] = reader
         return reader
 
