@@ -14,6 +14,7 @@ from core.accounts.tables import (
     WebSession,
 )
 from core.communes.tables import Commune, Regie
+from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
 
 APP_CONFIG = AppConfig(
@@ -30,6 +31,7 @@ APP_CONFIG = AppConfig(
         WebSession,
         Throttle,
         OutboundEmail,
+        Invoice,
     ],
     migration_dependencies=[],
     commands=[],
