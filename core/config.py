@@ -164,13 +164,16 @@ def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Itera
             try:
                 plugin_settings(commune, name, known_plugins[name])
             except msgspec.ValidationError as exc:
-                yield f"{pkey}: {_readable(str(exc))}"
+                yield f"{pkey}.{_readable(str(exc))}"
 
 
 def _readable(message: str) -> str:
     """msgspec says `... - at `$.communes[0].slug``; put the key first, like our own messages."""
-    match = re.search(r"^(.*) - at `\$\.?(.*)`$", message)
-    if not match:
-        return message
-    problem, key = match.groups()
+    match = re.search(r"^(.*?)(?: - at `\$\.?(.*)`)?$", message)
+    assert match is not None  # the pattern matches any string
+    problem, key = match.group(1), match.group(2) or ""
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
+    if unknown:  # name the offending key itself, not the table holding it
+        key = f"{key}.{unknown.group(1)}" if key else unknown.group(1)
+        problem = "unknown key (check its spelling and its table)"
     return f"{key or '(top level)'}: {problem}"
