@@ -169,9 +169,8 @@ def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Itera
 
 def _readable(message: str) -> str:
     """msgspec says `... - at `$.communes[0].slug``; put the key first, like our own messages."""
-    match = re.search(r"^(.*?)(?: - at `\$\.?(.*)`)?$", message)
-    assert match is not None  # the pattern matches any string
-    problem, key = match.group(1), match.group(2) or ""
+    problem, _, path = message.partition(" - at `$")
+    key = path.removesuffix("`").removeprefix(".")
     unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
     if unknown:  # name the offending key itself, not the table holding it
         key = f"{key}.{unknown.group(1)}" if key else unknown.group(1)
