@@ -83,7 +83,7 @@ def test_hook_register_plugin_settings() -> None:
     # The registered type validates the commune's table...
     config = config_with(boe={"label": "Nos enfants", "order": 5})
     assert config.commune("boe").plugins["extra_menu"] == {"label": "Nos enfants", "order": 5}
-    with pytest.raises(ConfigError, match=r"communes\[0\]\.plugins\.extra_menu: .*order"):
+    with pytest.raises(ConfigError, match=r"communes\[0\]\.plugins\.extra_menu\.order: "):
         config_with(boe={"order": "premier"})
     with pytest.raises(ConfigError, match=r"communes\[0\]\.plugins\.extra_menu: .*colour"):
         config_with(boe={"colour": "#ffffff"})
