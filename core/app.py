@@ -26,11 +26,15 @@ from litestar.template.config import TemplateConfig
 
 from core import i18n
 from core.accounts.controllers import AccountController, LoginRequired
+from core.alert_addresses.controllers import AlertAddressController
+from core.announcements.controllers import AnnouncementController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
 from core.communes.services import sync_communes
 from core.config import PortalConfig, load_config, parse_config, plugin_settings
+from core.contact.controllers import ContactController
 from core.db import close_database, open_database, use_database
+from core.invoices.controllers import InvoiceController
 from core.plugins import CommuneHooks, collect_plugin_settings, get_plugin_manager
 from core.settings import Settings, get_settings
 from core.web import formatting
@@ -117,6 +121,10 @@ def create_app(
             IndexController,
             ThemeController,
             AccountController,
+            InvoiceController,
+            AnnouncementController,
+            ContactController,
+            AlertAddressController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],
@@ -187,12 +195,13 @@ async def _housekeeping() -> None:
     from core.accounts.sessions import purge_expired_sessions
 
     while True:
+        # Sleep first: start-up stays quick, and a short-lived process never does this work.
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
         try:
             await purge_expired_sessions()
             await throttle.purge_expired()
         except Exception:
             logger.exception("housekeeping failed")
-        await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
 
 
 def _login_required(request: Request, exc: LoginRequired) -> Response[Any]:

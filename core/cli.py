@@ -1,4 +1,4 @@
-"""The `portail` command: demo, serve, migrate, check-config."""
+"""The `portail` command: demo, serve, migrate, check-config, import, news, message."""
 
 from __future__ import annotations
 
@@ -30,6 +30,17 @@ def main(argv: list[str] | None = None) -> int:
         "seed-demo",
         help="migrate, then add the demo payers and accounts (PORTAIL_CONFIG's communes)",
     )
+    importing = commands.add_parser("import", help="import data from a commune's software")
+    imports = importing.add_subparsers(dest="what", required=True)
+    invoices = imports.add_parser(
+        "invoices", help="import a CSV export of invoices (docs/import.md)"
+    )
+    invoices.add_argument("file", help="the CSV file (UTF-8, ';'-separated)")
+    invoices.add_argument("--commune", required=True, help="the commune's slug")
+    invoices.add_argument("--pdf-dir", help="directory of the invoices' PDFs, <number>.pdf")
+    from core.announcements import command as announcements
+
+    announcements.add_parsers(commands)  # `news …` and `message …`
     check = commands.add_parser("check-config", help="validate the communes' TOML configuration")
     check.add_argument("path", nargs="?", help="file to check (default: PORTAIL_CONFIG)")
     args = parser.parse_args(argv)
@@ -48,6 +59,17 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(prepare_demo_database(settings, load_checked_config(settings.config_path)))
             print("Demo data ready.")
             return 0
+        if args.command == "import":
+            from pathlib import Path
+
+            from core.invoices.command import run_import
+
+            pdf_dir = Path(args.pdf_dir) if args.pdf_dir else None
+            return asyncio.run(
+                run_import(Settings.from_env(), Path(args.file), args.commune, pdf_dir)
+            )
+        if args.command in {"news", "message"}:
+            return announcements.run(Settings.from_env(), args)
         if args.command == "serve":
             return serve_portal(args.host, args.port, args.workers)
         if args.command == "demo":

@@ -43,6 +43,7 @@ class RegieConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     code: str
     name: str
     payfip_client_number: str = ""
+    payment_suspended: bool = False  # online payment temporarily suspended for this régie
 
 
 class CommuneConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -56,6 +57,10 @@ class CommuneConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     branding: Branding = msgspec.field(default_factory=Branding)
     regies: list[RegieConfig] = msgspec.field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    payment_suspended: bool = False  # online payment temporarily suspended for every régie
+
+    def regie(self, code: str) -> RegieConfig | None:
+        return next((r for r in self.regies if r.code == code), None)
 
     def enabled_plugins(self) -> set[str]:
         return {name for name, conf in self.plugins.items() if conf.get("enabled", True)}

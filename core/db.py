@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
+
+logger = logging.getLogger(__name__)
 
 
 class PortailSQLiteEngine(SQLiteEngine):
@@ -150,9 +153,20 @@ async def open_database(engine: Engine) -> None:
         await engine.prep_database()
 
 
+POOL_CLOSE_TIMEOUT_SECONDS = 10.0
+
+
 async def close_database(engine: Engine) -> None:
     if isinstance(engine, PostgresEngine):
-        await engine.close_connection_pool()
+        pool = engine.pool
+        try:
+            # A graceful close waits for every borrowed connection; never wait forever.
+            await asyncio.wait_for(engine.close_connection_pool(), POOL_CLOSE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            logger.warning("PostgreSQL pool did not close in time; terminating it")
+            if pool is not None:
+                pool.terminate()
+            engine.pool = None
     elif isinstance(engine, PortailSQLiteEngine):
         await engine.close_readers()
 

@@ -25,13 +25,30 @@ DEMO_CONFIG = PROJECT_ROOT / "examples" / "portail.demo.toml"
 DEMO_DATABASE = PROJECT_ROOT / "var" / "demo.sqlite"
 DEMO_PASSWORD = "demo-portail-2026"  # noqa: S105 (published demo credentials, on purpose)
 
-# (commune, payer reference, payer name, addresses known to the billing service, active account?)
-DEMO_PAYERS: list[tuple[str, str, str, list[str], bool]] = [
-    ("boe", "B-0001", "Famille Martin", ["claire.martin@example.org"], True),
-    ("boe", "B-0002", "Famille Benali", ["y.benali@example.org", "s.benali@example.org"], False),
-    ("boe", "B-0003", "Famille Nguyen", ["nguyen.famille@example.org"], False),
-    ("aure", "A-0001", "Famille Dupont", ["jean.dupont@example.org"], True),
-    ("aure", "A-0002", "Famille Garcia", ["garcia.lucie@example.org"], False),
+DEMO_DATA_DIR = PROJECT_ROOT / "var"
+EXAMPLES = PROJECT_ROOT / "examples"
+
+# The demo's payers and invoices come in through the import, as a commune's would: one
+# billing export per commune (every invoice state, a direct-debit payer)...
+DEMO_IMPORTS: dict[str, Path] = {
+    "boe": EXAMPLES / "factures-boe.csv",
+    "aure": EXAMPLES / "factures-aure.csv",
+}
+# ...with a PDF, generated at seeding time, for these invoices...
+DEMO_PDFS: dict[str, list[str]] = {
+    "boe": [
+        "CANT-2026-0901",
+        "PERI-2026-0901",
+        "CANT-2026-1001",
+        "PERI-2026-1001",
+        "CANT-2026-1002",
+    ],
+    "aure": ["AURE-2026-00905", "AURE-2026-01008", "AURE-2026-01011", "AURE-2026-01012"],
+}
+# ...and these accounts already active (they see the payers the export lists them for).
+DEMO_ACCOUNTS: list[tuple[str, str]] = [
+    ("boe", "claire.martin@example.org"),
+    ("aure", "jean.dupont@example.org"),
 ]
 
 
@@ -56,45 +73,109 @@ class DemoMailbox:
         return [MailboxController]
 
 
-async def seed_demo(config_communes: dict[str, int]) -> None:
-    """Create the demo payers (and one active account per commune); idempotent."""
+# (important message, [(news title, body), …]) per commune, published by the demo seeding.
+DEMO_ANNOUNCEMENTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "boe": (
+        "Le service facturation sera fermé du 24 décembre au 2 janvier. Les factures de décembre "
+        "seront publiées le 8 janvier.",
+        [
+            (
+                "Nouveaux tarifs de la restauration scolaire",
+                "À partir de janvier, le repas passe à 3,40 € ; le tarif réduit ne change pas.",
+            ),
+            (
+                "Payez en ligne par carte ou par prélèvement",
+                "Vos factures peuvent désormais être réglées en ligne, sans frais, avec PayFiP.",
+            ),
+        ],
+    ),
+    "aure": (
+        "",
+        [("Bienvenue sur le portail", "Retrouvez ici les factures du service Multi Services.")],
+    ),
+}
+
+
+async def seed_demo(
+    config_communes: dict[str, int],
+    *,
+    data_dir: Path = DEMO_DATA_DIR,
+    base_url: str = "http://127.0.0.1:8000",
+) -> None:
+    """Import the example billing exports (payers, invoices, a few PDFs written in a temporary
+    directory), then create the active demo accounts; idempotent (a re-import changes nothing).
+    """
+    import tempfile
+
     from core.accounts.passwords import hash_password
     from core.accounts.services import link_payers
-    from core.accounts.tables import Account, Payer, PayerEmail
+    from core.accounts.tables import Account
+    from core.announcements.services import add_news, list_news, set_message
+    from core.app import build_jinja_env
+    from core.communes.tables import Commune
     from core.db import transaction
+    from core.demo_pdfs import write_invoice_pdfs
+    from core.invoices.importer import import_invoices
+    from core.plugins import get_plugin_manager
 
-    password_hash = await hash_password(DEMO_PASSWORD)
-    now = dt.datetime.now(dt.UTC)
-    async with transaction():
-        for slug, ref, name, emails, active in DEMO_PAYERS:
-            commune_id = config_communes[slug]
-            if await Payer.exists().where(
-                (Payer.commune == commune_id) & (Payer.external_ref == ref)
-            ):
-                continue
-            rows = await Payer.insert(
-                Payer(commune=commune_id, external_ref=ref, name=name)
-            ).returning(Payer.id)
-            payer_id = rows[0]["id"]
-            await PayerEmail.insert(
-                *[PayerEmail(commune=commune_id, payer=payer_id, email=e) for e in emails]
+    env = build_jinja_env(Settings(demo=True), get_plugin_manager())
+    for slug, csv_path in DEMO_IMPORTS.items():
+        commune_id = config_communes.get(slug)
+        if commune_id is None:
+            continue
+        commune = await Commune.select(Commune.name).where(Commune.id == commune_id).first()
+        name = commune["name"] if commune else slug
+        with tempfile.TemporaryDirectory(prefix="portail-demo-pdf-") as pdf_dir:
+            await asyncio.to_thread(
+                write_invoice_pdfs, csv_path, DEMO_PDFS.get(slug, []), Path(pdf_dir), name
             )
-            if active:
-                account = await Account.insert(
-                    Account(
-                        commune=commune_id,
-                        email=emails[0],
-                        password_hash=password_hash,
-                        state="active",
-                        created_at=now,
-                        activated_at=now,
-                    )
-                ).returning(Account.id)
-                await link_payers(commune_id, account[0]["id"], emails[0])
+            data = await asyncio.to_thread(csv_path.read_bytes)
+            report = await import_invoices(
+                commune_id,
+                data,
+                pdf_dir=Path(pdf_dir),
+                data_dir=data_dir,
+                env=env,
+                base_url=base_url,
+            )
+        if report.errors:
+            details = "; ".join(f"{e.line}/{e.column}: {e.message}" for e in report.errors[:5])
+            raise RuntimeError(f"{csv_path.name} does not import: {details}")
+
+    now = dt.datetime.now(dt.UTC)
+    for slug, email in DEMO_ACCOUNTS:
+        commune_id = config_communes.get(slug)
+        if commune_id is None or await Account.exists().where(
+            (Account.commune == commune_id) & (Account.email == email)
+        ):
+            continue
+        password_hash = await hash_password(DEMO_PASSWORD)
+        async with transaction():
+            account = await Account.insert(
+                Account(
+                    commune=commune_id,
+                    email=email,
+                    password_hash=password_hash,
+                    state="active",
+                    created_at=now,
+                    activated_at=now,
+                )
+            ).returning(Account.id)
+            await link_payers(commune_id, account[0]["id"], email)
+
+    for slug, (message, news) in DEMO_ANNOUNCEMENTS.items():
+        commune_id = config_communes.get(slug)
+        if commune_id is None:
+            continue
+        if message:
+            await set_message(commune_id, message)  # the same text again changes nothing
+        if not await list_news(commune_id):
+            for title, body in news:
+                await add_news(commune_id, title, body)
 
 
 async def prepare_demo_database(settings: Settings, config: PortalConfig) -> None:
-    """Migrate, mirror the communes, then seed the demo payers."""
+    """Migrate, mirror the communes, then seed the demo payers, invoices and accounts."""
     from core import db
     from core.cli import migrate
     from core.communes.services import sync_communes
@@ -103,7 +184,11 @@ async def prepare_demo_database(settings: Settings, config: PortalConfig) -> Non
     engine = db.use_database(settings.database_url)
     await db.open_database(engine)
     try:
-        await seed_demo(await sync_communes(config))
+        await seed_demo(
+            await sync_communes(config),
+            data_dir=Path(settings.data_dir),
+            base_url=settings.base_url,
+        )
     finally:
         await db.close_database(engine)
 
@@ -118,6 +203,7 @@ def run_demo(host: str, port: int, smtp_port: int) -> int:
     os.environ.setdefault("PORTAIL_CONFIG", str(DEMO_CONFIG))
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{DEMO_DATABASE}")
     os.environ.setdefault("PORTAIL_BASE_URL", f"http://{host}:{port}")
+    os.environ.setdefault("PORTAIL_DATA_DIR", str(DEMO_DATA_DIR))
     os.environ["PORTAIL_DEMO"] = "1"
     os.environ["PORTAIL_OUTBOX_INTERVAL"] = "1"
     sink = MailSink(host="127.0.0.1", port=smtp_port).start()

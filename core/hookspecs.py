@@ -9,14 +9,16 @@ Hooks are synchronous and declarative: they return objects, which may carry asyn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
 if TYPE_CHECKING:
+    from core.accounts.sessions import SignedIn
     from core.communes.context import CommuneContext
+    from core.invoices.services import InvoiceView
 
 PROJECT_NAME = "portail"
 
@@ -95,4 +97,81 @@ def account_sections(commune: CommuneContext) -> Sequence[str]:
     Each template receives ``commune``, ``account`` and ``csrf_input``.
 
     :param commune: The commune being served.
+    """
+
+
+@hookspec
+def account_section_context(
+    commune: CommuneContext, account: SignedIn
+) -> Awaitable[Mapping[str, Any]] | None:
+    """Return an awaitable (e.g. a coroutine) of extra variables for the sections of the
+    "Mes informations" page: what a plugin's section shows of the account (a preference...).
+
+    The host awaits every result and merges the mappings into the page's context, each time the
+    page or one of its sections is rendered. Name the variables after the plugin
+    (``paper_optout``) so they do not clash.
+
+    :param commune: The commune being served.
+    :param account: The signed-in account (``account.account_id``, ``account.email``).
+    """
+
+
+# ---------------------------------------------------------------------------
+# Invoices: what a parent may do with one invoice
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceAction:
+    """Something shown with an invoice's detail: a link (an action) or a notice (information).
+
+    :param label: French text shown to the parent.
+    :param url: Where a ``"link"`` or ``"payment"`` action leads (absolute path); ``None`` for a
+        notice.
+    :param kind: ``"link"`` (a button-like link, e.g. "Télécharger le PDF"), ``"notice"`` (a
+        sentence, e.g. "Ma facture est en prélèvement automatique") or ``"payment"`` (the link
+        to pay online: the host drops it when the invoice is not payable, see
+        ``invoice_is_payable``, or when an action ``blocks_payment``).
+    :param order: Position; lower comes first (core: notices 10, PDF 20; payment: 30).
+    :param blocks_payment: ``True`` when this action means online payment must not be offered
+        (a suspension, a direct debit): every ``"payment"`` action is then left out.
+    """
+
+    label: str
+    url: str | None = None
+    kind: Literal["link", "notice", "payment"] = "link"
+    order: int = 50
+    blocks_payment: bool = False
+
+
+@hookspec
+def invoice_actions(
+    commune: CommuneContext, invoice: InvoiceView, account: SignedIn
+) -> Sequence[InvoiceAction]:
+    """Return the actions and notices shown with the detail of ``invoice``.
+
+    Called each time an invoice's detail is shown (its page, or the fragment opened from the
+    list), only for an invoice the signed-in account may see. The host flattens the results,
+    sorts them by ``order`` and, when the invoice is not payable (``invoice_is_payable``) or
+    any action has ``blocks_payment``, leaves out the ``"payment"`` actions.
+
+    :param commune: The commune being served.
+    :param invoice: The invoice (``core.invoices.services.InvoiceView``): number, dates,
+        amounts in cents, ``status``, ``direct_debit``, ``debit_on``, ``regie_code``...
+    :param account: The signed-in account (``account.account_id``, ``account.email``).
+    """
+
+
+@hookspec(firstresult=True)
+def invoice_is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool | None:
+    """Say whether ``invoice`` may be paid online. Stops at first non-None result.
+
+    Return ``False`` to refuse (the payment action is then never offered), ``None`` to leave
+    the decision to the others. ``True`` stops the call and overrides later implementations,
+    so return it only to force payment; with no ``False`` anywhere, the invoice is payable.
+    The core refuses invoices that are not "à régler", have nothing left to pay, or whose
+    commune or régie has ``payment_suspended = true``.
+
+    :param commune: The commune being served.
+    :param invoice: The invoice (``core.invoices.services.InvoiceView``).
     """

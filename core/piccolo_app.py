@@ -13,7 +13,10 @@ from core.accounts.tables import (
     Throttle,
     WebSession,
 )
+from core.alert_addresses.tables import AlertAddress
+from core.announcements.tables import Announcement, MessageDismissal
 from core.communes.tables import Commune, Regie
+from core.contact.tables import ContactMessage
 from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
 
@@ -32,6 +35,10 @@ APP_CONFIG = AppConfig(
         Throttle,
         OutboundEmail,
         Invoice,
+        Announcement,
+        MessageDismissal,
+        ContactMessage,
+        AlertAddress,
     ],
     migration_dependencies=[],
     commands=[],

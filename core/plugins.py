@@ -20,7 +20,10 @@ from core import hookspecs
 logger = logging.getLogger(__name__)
 
 # Core features written as plugins: always on, for every commune.
-ALWAYS_ON_PLUGINS: tuple[tuple[str, str], ...] = (("core-menu", "core.menu"),)
+ALWAYS_ON_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("core-menu", "core.menu"),
+    ("core-invoices", "core.invoices.default_actions"),
+)
 
 # Optional built-in plugins, enabled per commune by `[communes.plugins.<name>]`.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (

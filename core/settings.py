@@ -74,6 +74,11 @@ class Settings:
     demo: bool = _setting(
         "PORTAIL_DEMO", False, "Demo mode: shows demo accounts and the demo mailbox page."
     )
+    data_dir: str = _setting(
+        "PORTAIL_DATA_DIR",
+        "var",
+        "Directory of the files the portal keeps (imported invoice PDFs under `pdfs/`).",
+    )
 
     @classmethod
     def from_env(

@@ -19,6 +19,8 @@ from core.accounts.sessions import (
     session_cookie,
     signed_in,
 )
+from core.alert_addresses import services as alert_addresses
+from core.announcements import services as announcements
 from core.communes.context import CommuneContext
 from core.i18n import has, t
 from core.web.render import render
@@ -131,7 +133,13 @@ class AccountController(Controller):
         account = await current_account(request, commune)
         if account is None:
             return page(request, commune, "auth/login.html")
-        return page(request, commune, "home.html", account=account)
+        return page(
+            request,
+            commune,
+            "home.html",
+            account=account,
+            **await announcements.home_context(commune.id, account.account_id),
+        )
 
     @get("/connexion", name="login")
     async def login_page(self, request: Request, commune: CommuneContext) -> Template | Redirect:
@@ -279,7 +287,7 @@ class AccountController(Controller):
     @get("/mes-informations", name="account")
     async def account_page(self, request: Request, commune: CommuneContext) -> Template:
         account = await require_account(request, commune)
-        return _account_page(request, commune, account)
+        return await _account_page(request, commune, account)
 
     @post("/mes-informations/mot-de-passe")
     async def change_password(self, request: Request, commune: CommuneContext) -> Response[Any]:
@@ -294,7 +302,7 @@ class AccountController(Controller):
                 form.get("confirmation", ""),
             )
         except Problems as exc:
-            return _account_page(
+            return await _account_page(
                 request,
                 commune,
                 account,
@@ -310,7 +318,7 @@ class AccountController(Controller):
             commune.root, secret, persistent=persistent, secure=_secure(request)
         )
         if request.headers.get("hx-request") == "true":
-            response: Response[Any] = _account_page(
+            response: Response[Any] = await _account_page(
                 request,
                 commune,
                 account,
@@ -337,7 +345,7 @@ class AccountController(Controller):
                 mailer(request),
             )
         except Problems as exc:
-            return _account_page(
+            return await _account_page(
                 request,
                 commune,
                 account,
@@ -347,7 +355,7 @@ class AccountController(Controller):
                 status_code=422,
             )
         if request.headers.get("hx-request") == "true":
-            return _account_page(
+            return await _account_page(
                 request,
                 commune,
                 account,
@@ -399,15 +407,8 @@ class AccountController(Controller):
 
     # --- Pages later issues fill ---------------------------------------------------------
 
-    @get("/factures", name="invoices")
-    async def invoices(self, request: Request, commune: CommuneContext) -> Template:
-        account = await require_account(request, commune)
-        return page(request, commune, "invoices/list.html", account=account)
-
-    @get("/contact", name="contact")
-    async def contact(self, request: Request, commune: CommuneContext) -> Template:
-        account = await require_account(request, commune)
-        return page(request, commune, "contact/contact.html", account=account)
+    # GET /factures and the invoice pages: core.invoices.controllers.InvoiceController.
+    # GET/POST /contact: core.contact.controllers.ContactController.
 
 
 async def _password_form(
@@ -426,7 +427,7 @@ async def _password_form(
     )
 
 
-def _account_page(
+async def _account_page(
     request: Request,
     commune: CommuneContext,
     account: SignedIn,
@@ -437,6 +438,11 @@ def _account_page(
 ) -> Template:
     sections = [name for names in commune.hooks.account_sections(commune=commune) for name in names]
     context.setdefault("section_info", "")
+    context.setdefault("alerts_info", "")
+    context["alert_addresses"] = await alert_addresses.list_addresses(account.account_id)
+    context["alerts_max"] = alert_addresses.MAX_PER_ACCOUNT
+    for pending in commune.hooks.account_section_context(commune=commune, account=account):
+        context.update(await pending)
     return page(
         request,
         commune,

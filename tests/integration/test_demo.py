@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from core.accounts.tables import Account, Payer
+from core.accounts.tables import Account, AccountPayer, Payer
 from core.app import create_app
 from core.config import load_config
 from core.db import Engine
-from core.demo import DEMO_CONFIG, DEMO_PASSWORD, DEMO_PAYERS, DemoMailbox, seed_demo
+from core.demo import DEMO_CONFIG, DEMO_PASSWORD, DEMO_PDFS, DemoMailbox, seed_demo
+from core.invoices.tables import Invoice
 from core.mail.sink import MailSink
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.settings import Settings
@@ -16,7 +18,7 @@ from tests.integration.conftest import Portal, serve
 
 
 async def test_demo_front_page_mailbox_and_login(
-    clean_db: Engine, settings: Settings, mail_sink: MailSink
+    clean_db: Engine, settings: Settings, mail_sink: MailSink, tmp_path: Path
 ) -> None:
     config = load_config(DEMO_CONFIG, collect_plugin_settings(get_plugin_manager()))
     demo_settings = dataclasses.replace(settings, demo=True)
@@ -29,10 +31,22 @@ async def test_demo_front_page_mailbox_and_login(
         from core.communes.tables import Commune
 
         ids = {row["slug"]: row["id"] for row in await Commune.select(Commune.slug, Commune.id)}
-        await seed_demo(ids)
-        await seed_demo(ids)  # idempotent
-        assert await Payer.count() == len(DEMO_PAYERS)
+        await seed_demo(ids, data_dir=tmp_path)
+        await seed_demo(ids, data_dir=tmp_path)  # idempotent
+        assert await Payer.count() == 5  # through the import of examples/factures-*.csv
+        assert await Invoice.count() == 38
+        statuses = {row["status"] for row in await Invoice.select(Invoice.status)}
+        assert statuses == {"a_regler", "reglee", "tresorerie"}
+        assert await Invoice.count().where(Invoice.direct_debit.eq(True)) == 6
+        with_pdf = await Invoice.select(Invoice.number, Invoice.pdf_path).where(
+            Invoice.pdf_path != ""
+        )
+        assert sorted(r["number"] for r in with_pdf) == sorted(
+            n for numbers in DEMO_PDFS.values() for n in numbers
+        )
+        assert all((tmp_path / r["pdf_path"]).read_bytes().startswith(b"%PDF") for r in with_pdf)
         assert await Account.count().where(Account.state == "active") == 2
+        assert await AccountPayer.count() == 2  # each active account sees its family
 
         front = await client.get("/")
         assert "Adresses de démonstration" in front.text
@@ -48,3 +62,12 @@ async def test_demo_front_page_mailbox_and_login(
 
         ok = await portal.login("aure", "jean.dupont@example.org", DEMO_PASSWORD)
         assert ok.status_code == 303
+        aure_home = await client.get("/aure/")
+        assert "Bienvenue sur le portail" in aure_home.text  # the demo's news
+
+        assert (
+            await portal.login("boe", "claire.martin@example.org", DEMO_PASSWORD)
+        ).status_code == 303
+        boe_home = await client.get("/boe/")
+        assert "<dialog" in boe_home.text and "sera fermé du 24 décembre" in boe_home.text
+        assert "Nouveaux tarifs de la restauration scolaire" in boe_home.text

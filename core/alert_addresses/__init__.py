@@ -1,0 +1,1 @@
+"""Extra addresses told about new invoices, up to 3 per account, each confirmed by a link."""

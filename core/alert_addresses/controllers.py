@@ -1,0 +1,125 @@
+"""Alert addresses in "Mes informations" (add, remove; htmx answers with the section), and the
+confirmation link's page (a button, so a mail scanner following the link confirms nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect, Template
+
+from core.accounts.controllers import (
+    _account_page,
+    current_account,
+    mailer,
+    page,
+    require_account,
+)
+from core.accounts.services import Problems
+from core.alert_addresses import services
+from core.communes.context import CommuneContext
+from core.i18n import t
+
+
+def _htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+class AlertAddressController(Controller):
+    path = "/{slug:str}"
+
+    @post("/mes-informations/alertes", name="alert_address_add")
+    async def add(self, request: Request, commune: CommuneContext) -> Response[Any]:
+        account = await require_account(request, commune)
+        form = await request.form()
+        typed = str(form.get("alert_email", ""))
+        try:
+            email = await services.add_address(commune, account.account_id, typed, mailer(request))
+        except (Problems, services.AlertAddressRateLimited) as exc:
+            errors = exc.errors if isinstance(exc, Problems) else {"alert_email": [str(exc)]}
+            return await _account_page(
+                request,
+                commune,
+                account,
+                block="alerts_section",
+                errors=errors,
+                values={"alert_email": typed},
+                # htmx swaps only 2xx and 422 answers (base.html): a refusal must show.
+                status_code=422 if isinstance(exc, Problems) or _htmx(request) else 429,
+            )
+        if _htmx(request):
+            return await _account_page(
+                request,
+                commune,
+                account,
+                block="alerts_section",
+                alerts_info=t("alerts.added", email=email),
+            )
+        return Redirect(
+            path=commune.url("mes-informations?info=alert_added#alerts-section"), status_code=303
+        )
+
+    @post("/mes-informations/alertes/{address_id:int}/supprimer", name="alert_address_remove")
+    async def remove(
+        self, request: Request, commune: CommuneContext, address_id: int
+    ) -> Response[Any]:
+        account = await require_account(request, commune)
+        email = await services.remove_address(account.account_id, address_id)
+        if _htmx(request):
+            return await _account_page(
+                request,
+                commune,
+                account,
+                block="alerts_section",
+                alerts_info=t("alerts.removed", email=email) if email else "",
+            )
+        return Redirect(
+            path=commune.url("mes-informations?info=alert_removed#alerts-section"),
+            status_code=303,
+        )
+
+    @get("/alerte/confirmee", name="alert_address_confirmed")
+    async def confirmed(self, request: Request, commune: CommuneContext) -> Template:
+        return page(
+            request,
+            commune,
+            "alerts/confirm.html",
+            account=await current_account(request, commune),
+            done=True,
+            invalid=False,
+            email="",
+            token="",
+        )
+
+    @get("/alerte/{token:str}", name="alert_address_confirm_page")
+    async def confirm_page(self, request: Request, commune: CommuneContext, token: str) -> Template:
+        pending = await services.pending_confirmation(commune, token)
+        return page(
+            request,
+            commune,
+            "alerts/confirm.html",
+            account=await current_account(request, commune),
+            done=False,
+            invalid=pending is None,
+            email=pending["email"] if pending else "",
+            account_email=pending["account_email"] if pending else "",
+            token=token,
+            status_code=200 if pending else 410,
+        )
+
+    @post("/alerte/{token:str}")
+    async def confirm(self, request: Request, commune: CommuneContext, token: str) -> Response[Any]:
+        email = await services.confirm(commune, token)
+        if email is None:
+            return page(
+                request,
+                commune,
+                "alerts/confirm.html",
+                account=await current_account(request, commune),
+                done=False,
+                invalid=True,
+                email="",
+                token=token,
+                status_code=410,
+            )
+        return Redirect(path=commune.url("alerte/confirmee"), status_code=303)

@@ -1,0 +1,1 @@
+"""The commune's announcements: its news (Actualités) and its important message."""

@@ -1,0 +1,41 @@
+"""Closing the important message of the home page ("Fermer")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.response import Redirect
+
+from core.accounts.controllers import require_account
+from core.announcements import services
+from core.communes.context import CommuneContext
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+class AnnouncementController(Controller):
+    path = "/{slug:str}"
+
+    @post("/message/fermer", name="close_message")
+    async def close_message(self, request: Request, commune: CommuneContext) -> Response[Any]:
+        """Remember the closing, per account and message version. Without JavaScript: back to
+        the home page. With htmx: an empty fragment that replaces the dialog."""
+        account = await require_account(request, commune)
+        form = await request.form()
+        await services.dismiss(
+            commune.id,
+            account.account_id,
+            _int(form.get("message", "")),
+            _int(form.get("version", "")),
+        )
+        if request.headers.get("hx-request") == "true":
+            return Response(
+                content="", media_type="text/html", status_code=200, headers={"Vary": "HX-Request"}
+            )
+        return Redirect(path=commune.root, status_code=303)

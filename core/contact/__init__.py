@@ -1,0 +1,1 @@
+"""The "Contact" page: the billing service's details and a message form."""

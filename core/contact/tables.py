@@ -1,0 +1,16 @@
+"""Messages parents write to the billing service from the "Contact" page."""
+
+from piccolo.columns import ForeignKey, OnDelete, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+from core.accounts.tables import Account
+from core.communes.tables import Commune
+
+
+class ContactMessage(Table, tablename="contact_message"):
+    commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
+    account = ForeignKey(Account, on_delete=OnDelete.set_null, null=True)
+    name = Varchar(length=200, help_text="As typed by the parent")
+    email = Varchar(length=254, help_text="The address the parent asks to be answered at")
+    body = Text()
+    created_at = Timestamptz()

@@ -1,0 +1,141 @@
+"""Mes factures: three tabs (each a real URL), an invoice's detail, its PDF.
+
+The tabs and the pagination answer htmx with the `invoice_list` block; the detail answers htmx
+with the `invoice_detail` block when the list opens it in place. Without JavaScript every link
+is a plain page. Anything the account may not see is 404, whatever the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.response import File, Template
+
+from core.accounts.controllers import page, require_account
+from core.accounts.sessions import SignedIn
+from core.communes.context import CommuneContext
+from core.invoices import pdf, services
+from core.invoices.services import PAID, TO_PAY, TREASURY, InvoiceView
+from core.web.render import wants_fragment
+
+logger = logging.getLogger(__name__)
+
+LIST_TEMPLATE = "invoices/list.html"
+DETAIL_TEMPLATE = "invoices/detail.html"
+LIST_BLOCK = "invoice_list"
+DETAIL_BLOCK = "invoice_detail"
+
+# Tab status -> its path under the commune's root.
+TAB_PATHS = {TO_PAY: "factures", PAID: "factures/reglees", TREASURY: "factures/tresorerie"}
+
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers: a larger one cannot exist (nor be queried)
+PAGINATION_LINKS = ("page-previous", "page-next")  # ids of the pagination links
+
+PDF_HEADERS = {
+    "cache-control": "private, no-store",
+    "x-content-type-options": "nosniff",
+}
+
+
+def _page_number(request: Request) -> int:
+    """`?page=N`; anything else is the first page (never an error for a hand-edited URL)."""
+    raw = request.query_params.get("page", "")
+    return int(raw) if raw.isdigit() and len(raw) < 7 else 1
+
+
+def tab_urls(commune: CommuneContext) -> dict[str, str]:
+    return {status: commune.url(path) for status, path in TAB_PATHS.items()}
+
+
+class InvoiceController(Controller):
+    path = "/{slug:str}"
+
+    @get("/factures", name="invoices")
+    async def to_pay(self, request: Request, commune: CommuneContext) -> Template:
+        return await _list_page(request, commune, TO_PAY)
+
+    @get("/factures/reglees", name="invoices_paid")
+    async def paid(self, request: Request, commune: CommuneContext) -> Template:
+        return await _list_page(request, commune, PAID)
+
+    @get("/factures/tresorerie", name="invoices_treasury")
+    async def treasury(self, request: Request, commune: CommuneContext) -> Template:
+        return await _list_page(request, commune, TREASURY)
+
+    @get("/factures/{invoice_id:int}", name="invoice")
+    async def detail(self, request: Request, commune: CommuneContext, invoice_id: int) -> Template:
+        account = await require_account(request, commune)
+        invoice = await _visible_invoice(commune, account, invoice_id)
+        return page(
+            request,
+            commune,
+            DETAIL_TEMPLATE,
+            account=account,
+            block=DETAIL_BLOCK,
+            current_path=commune.url("factures"),
+            fragment=wants_fragment(request, DETAIL_BLOCK),
+            invoice=invoice,
+            actions=services.actions_for(commune, invoice, account),
+            tab_urls=tab_urls(commune),
+        )
+
+    @get("/factures/{invoice_id:int}/pdf", name="invoice_pdf")
+    async def pdf(
+        self, request: Request, commune: CommuneContext, invoice_id: int
+    ) -> Response[Any]:
+        account = await require_account(request, commune)
+        invoice = await _visible_invoice(commune, account, invoice_id)
+        headers = {
+            **PDF_HEADERS,
+            "content-disposition": f'attachment; filename="{pdf.download_name(invoice.number)}"',
+        }
+        data_dir = request.app.state.portal.settings.data_dir
+        path = pdf.imported_pdf(data_dir, invoice.pdf_path)
+        if path is not None:
+            return File(path=path, media_type=pdf.MEDIA_TYPE, headers=headers)
+        if invoice.pdf_path:
+            logger.warning(
+                "invoice %s: PDF %r not found, generating one", invoice.id, invoice.pdf_path
+            )
+        content = await asyncio.to_thread(pdf.generate_pdf, commune.name, invoice)
+        return Response(content=content, media_type=pdf.MEDIA_TYPE, headers=headers)
+
+
+async def _visible_invoice(
+    commune: CommuneContext, account: SignedIn, invoice_id: int
+) -> InvoiceView:
+    if not 0 < invoice_id <= MAX_ID:
+        raise NotFoundException()
+    invoice = await services.get_invoice(commune.id, account.account_id, invoice_id)
+    if invoice is None:
+        raise NotFoundException()
+    return invoice
+
+
+async def _list_page(request: Request, commune: CommuneContext, status: str) -> Template:
+    account = await require_account(request, commune)
+    listing = await services.list_invoices(
+        commune.id, account.account_id, status, _page_number(request)
+    )
+    urls = tab_urls(commune)
+    fragment = wants_fragment(request, LIST_BLOCK)
+    return page(
+        request,
+        commune,
+        LIST_TEMPLATE,
+        account=account,
+        block=LIST_BLOCK,
+        current_path=commune.url("factures"),
+        fragment=fragment,
+        # After "Page suivante"/"Page précédente", focus moves to the new page's table (its
+        # caption says which page); after a tab, it stays on the tab (same id, kept by htmx).
+        focus_table=fragment and request.headers.get("hx-trigger") in PAGINATION_LINKS,
+        listing=listing,
+        tab=status,
+        tab_urls=urls,
+        list_url=urls[status],
+    )

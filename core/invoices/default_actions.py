@@ -1,0 +1,62 @@
+"""The core's invoice actions, written as an always-on plugin (`core-invoices`).
+
+- "Télécharger le PDF", on every invoice;
+- "Le paiement a été temporairement suspendu", on an invoice still to pay whose commune or régie
+  has `payment_suspended = true`; it blocks online payment;
+- `invoice_is_payable`: no online payment for an invoice that is not "à régler", has nothing
+  left to pay, or whose payment is suspended.
+
+The payment plugins add "Payer la facture" as an action of kind "payment" (order 30).
+"""
+
+from __future__ import annotations
+
+from core.communes.context import CommuneContext
+from core.hookspecs import InvoiceAction, hookimpl
+from core.i18n import t
+from core.invoices.services import InvoiceView
+from core.invoices.tables import TO_PAY
+
+NOTICE_ORDER = 10
+PDF_ORDER = 20
+
+
+def payment_suspended(commune: CommuneContext, invoice: InvoiceView) -> bool:
+    """Whether the commune, or the invoice's régie, has suspended online payment."""
+    if commune.config.payment_suspended:
+        return True
+    regie = commune.config.regie(invoice.regie_code)
+    return regie is not None and regie.payment_suspended
+
+
+def _to_pay(invoice: InvoiceView) -> bool:
+    return invoice.status == TO_PAY and invoice.remaining_cents > 0
+
+
+@hookimpl
+def invoice_actions(commune: CommuneContext, invoice: InvoiceView) -> list[InvoiceAction]:
+    actions = [
+        InvoiceAction(
+            label=t("invoices.action.pdf"),
+            url=commune.url(f"factures/{invoice.id}/pdf"),
+            kind="link",
+            order=PDF_ORDER,
+        )
+    ]
+    if _to_pay(invoice) and payment_suspended(commune, invoice):
+        actions.append(
+            InvoiceAction(
+                label=t("invoices.notice.suspended"),
+                kind="notice",
+                order=NOTICE_ORDER,
+                blocks_payment=True,
+            )
+        )
+    return actions
+
+
+@hookimpl
+def invoice_is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool | None:
+    if not _to_pay(invoice) or payment_suspended(commune, invoice):
+        return False
+    return None  # no objection: the other plugins decide

@@ -1,0 +1,266 @@
+"""What a parent sees of the invoices: the tabs of "Mes factures", one invoice, its actions.
+
+Every query is scoped twice: by the commune's id, and by the payers linked to the account
+(`AccountPayer`) within that commune. An invoice outside that scope does not exist for the
+parent: `get_invoice` returns None and the pages answer 404.
+
+Lists are sorted by issue date, newest first (then by id, newest first, so pages are stable):
+a parent looks for the invoice that just arrived, and the same order in every tab keeps the
+tabs predictable. Overdue invoices are marked in the list, not moved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from piccolo.query.functions.aggregate import Count, Sum
+
+from core.accounts.sessions import SignedIn
+from core.accounts.tables import AccountPayer
+from core.communes.context import CommuneContext
+from core.hookspecs import InvoiceAction
+from core.i18n import has, t
+from core.invoices.tables import PAID, STATUSES, TO_PAY, TREASURY, Invoice
+from core.web.formatting import TIMEZONE
+
+PER_PAGE = 20
+ONLINE_PAYMENT_MODE = "en_ligne"  # core.invoices.modes.ONLINE
+
+__all__ = [
+    "PAID",
+    "PER_PAGE",
+    "TO_PAY",
+    "TREASURY",
+    "InvoiceList",
+    "InvoiceView",
+    "actions_for",
+    "get_invoice",
+    "is_payable",
+    "list_invoices",
+    "today",
+]
+
+
+def today() -> dt.date:
+    """Today in France: an invoice due today is not overdue until midnight in Paris."""
+    return dt.datetime.now(TIMEZONE).date()
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    """One invoice as the parent sees it (and as the invoice hooks receive it)."""
+
+    id: int
+    number: str
+    payment_reference: str
+    object: str
+    issued_on: dt.date
+    due_on: dt.date | None
+    amount_cents: int
+    paid_cents: int
+    status: str
+    paid_on: dt.date | None
+    payment_mode: str
+    authorisation_number: str
+    direct_debit: bool
+    debit_on: dt.date | None
+    pdf_path: str
+    regie_code: str
+    regie_name: str
+    payer_name: str
+    overdue: bool = False
+
+    @property
+    def remaining_cents(self) -> int:
+        """What is still due: amount minus what was paid, never below zero."""
+        return max(self.amount_cents - self.paid_cents, 0)
+
+    @property
+    def paid_online(self) -> bool:
+        return self.payment_mode == ONLINE_PAYMENT_MODE
+
+    @property
+    def payment_mode_label(self) -> str:
+        """The French label of the payment mode; an unknown code is shown as imported."""
+        if not self.payment_mode:
+            return ""
+        key = f"payment_modes.{self.payment_mode}"
+        return t(key) if has(key) else self.payment_mode
+
+
+@dataclass(frozen=True)
+class InvoiceList:
+    """One page of one tab."""
+
+    status: str
+    rows: list[InvoiceView]
+    total: int  # invoices in this tab, all pages
+    page: int
+    per_page: int
+    counts: dict[str, int] = field(default_factory=dict)  # status -> invoices, every tab
+    due_cents: int = 0  # "Reste à payer": amount - paid over every invoice à régler
+
+    @property
+    def pages(self) -> int:
+        return max((self.total + self.per_page - 1) // self.per_page, 1)
+
+    @property
+    def has_any(self) -> bool:
+        """Whether the parent has any invoice at all, in any tab."""
+        return any(self.counts.values())
+
+
+def _visible(commune_id: int, account_id: int) -> Any:
+    """The invoices of the account's payers, in the commune: the one scope of every query."""
+    payers = AccountPayer.select(AccountPayer.payer).where(
+        (AccountPayer.account == account_id)
+        & (AccountPayer.account.commune == commune_id)
+        & (AccountPayer.payer.commune == commune_id)
+    )
+    return (Invoice.commune == commune_id) & Invoice.payer.is_in(payers)
+
+
+def _columns() -> list[Any]:
+    return [
+        *Invoice.all_columns(exclude=[Invoice.commune, Invoice.published_at, Invoice.updated_at]),
+        Invoice.regie.code.as_alias("regie_code"),
+        Invoice.regie.name.as_alias("regie_name"),
+        Invoice.payer.name.as_alias("payer_name"),
+    ]
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _view(row: dict[str, Any], on: dt.date) -> InvoiceView:
+    due_on = _as_date(row["due_on"])
+    status = row["status"]
+    direct_debit = bool(row["direct_debit"])
+    amount, paid = int(row["amount_cents"]), int(row["paid_cents"])
+    return InvoiceView(
+        id=int(row["id"]),
+        number=row["number"],
+        payment_reference=row["payment_reference"] or "",
+        object=row["object"] or "",
+        issued_on=_as_date(row["issued_on"]),  # type: ignore[arg-type]
+        due_on=due_on,
+        amount_cents=amount,
+        paid_cents=paid,
+        status=status,
+        paid_on=_as_date(row["paid_on"]),
+        payment_mode=row["payment_mode"] or "",
+        authorisation_number=row["authorisation_number"] or "",
+        direct_debit=direct_debit,
+        debit_on=_as_date(row["debit_on"]),
+        pdf_path=row["pdf_path"] or "",
+        regie_code=row["regie_code"] or "",
+        regie_name=row["regie_name"] or "",
+        payer_name=row["payer_name"] or "",
+        # A direct debit is taken by the commune: the parent is never late with it.
+        overdue=(
+            status == TO_PAY
+            and due_on is not None
+            and due_on < on
+            and amount > paid
+            and not direct_debit
+        ),
+    )
+
+
+def _int(value: int | Decimal | None) -> int:
+    return int(value or 0)
+
+
+async def list_invoices(
+    commune_id: int, account_id: int, tab: str, page: int = 1, per_page: int = PER_PAGE
+) -> InvoiceList:
+    """One page of the tab `tab` (a status), with every tab's count and the sum still due.
+
+    A page past the last one shows the last one; below 1, the first.
+    """
+    if tab not in STATUSES:
+        raise ValueError(f"unknown invoice tab {tab!r}")
+    visible = _visible(commune_id, account_id)
+    summary = await (
+        Invoice.select(Invoice.status, Count(alias="invoices"))
+        .where(visible)
+        .group_by(Invoice.status)
+    )
+    counts = {status: 0 for status in STATUSES}
+    for row in summary:
+        counts[row["status"]] = counts.get(row["status"], 0) + int(row["invoices"])
+    due = 0
+    if counts[TO_PAY]:
+        # Row by row, what is still due; an overpaid invoice does not lower the others'.
+        sums = await (
+            Invoice.select(
+                Sum(Invoice.amount_cents, alias="amount"), Sum(Invoice.paid_cents, alias="paid")
+            )
+            .where(
+                visible & (Invoice.status == TO_PAY) & (Invoice.amount_cents > Invoice.paid_cents)
+            )
+            .first()
+        )
+        if sums:
+            due = _int(sums["amount"]) - _int(sums["paid"])
+    total = counts[tab]
+    pages = max((total + per_page - 1) // per_page, 1)
+    page = min(max(page, 1), pages)
+    rows = await (
+        Invoice.select(*_columns())
+        .where(visible & (Invoice.status == tab))
+        .order_by(Invoice.issued_on, Invoice.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    on = today()
+    return InvoiceList(
+        status=tab,
+        rows=[_view(row, on) for row in rows],
+        total=total,
+        page=page,
+        per_page=per_page,
+        counts=counts,
+        due_cents=due,
+    )
+
+
+async def get_invoice(commune_id: int, account_id: int, invoice_id: int) -> InvoiceView | None:
+    """The invoice `invoice_id` if the account may see it in this commune, else None."""
+    row = await (
+        Invoice.select(*_columns())
+        .where(_visible(commune_id, account_id) & (Invoice.id == invoice_id))
+        .first()
+    )
+    return None if row is None else _view(row, today())
+
+
+def is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool:
+    """Whether online payment may be offered: no `invoice_is_payable` implementation refused."""
+    return commune.hooks.invoice_is_payable(commune=commune, invoice=invoice) is not False
+
+
+def actions_for(
+    commune: CommuneContext, invoice: InvoiceView, account: SignedIn
+) -> list[InvoiceAction]:
+    """The invoice's actions from every enabled plugin, sorted; payment ones only if payable."""
+    results: Sequence[Sequence[InvoiceAction] | None] = commune.hooks.invoice_actions(
+        commune=commune, invoice=invoice, account=account
+    )
+    actions = sorted(
+        (action for group in results if group for action in group),
+        key=lambda action: action.order,
+    )
+    payable = is_payable(commune, invoice) and not any(a.blocks_payment for a in actions)
+    return [a for a in actions if a.kind != "payment" or payable]

@@ -1,0 +1,79 @@
+"""The paper preference: read it, change it and tell the billing service, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from core.accounts.services import Mailer
+from core.accounts.sessions import now
+from core.accounts.tables import Account, AccountPayer
+from core.communes.context import CommuneContext
+from core.db import transaction
+from plugins.paper_optout.tables import PaperPreference
+
+
+@dataclass(frozen=True)
+class Preference:
+    paper_optout: bool = False
+    changed_at: dt.datetime | None = None
+
+
+async def preference(account_id: int) -> Preference:
+    row = (
+        await PaperPreference.select(PaperPreference.paper_optout, PaperPreference.changed_at)
+        .where(PaperPreference.account == account_id)
+        .first()
+    )
+    if row is None:
+        return Preference()
+    return Preference(paper_optout=row["paper_optout"], changed_at=row["changed_at"])
+
+
+async def section_context(account_id: int) -> dict[str, Any]:
+    """The variables of the "Mes informations" section (hook `account_section_context`)."""
+    return {"paper_optout": await preference(account_id)}
+
+
+async def choose(
+    commune: CommuneContext, account_id: int, paper_optout: bool, notify: str, mailer: Mailer
+) -> bool:
+    """Record the choice and e-mail it to `notify`; False (and no e-mail) if it was already so.
+
+    Posting the desired state, not a toggle, makes a double submission harmless.
+    """
+    async with transaction():
+        # A no-op write locking the account row on PostgreSQL: concurrent submissions for one
+        # account run one after the other (SQLite's IMMEDIATE transactions already do).
+        account = (
+            await Account.update({Account.auth_version: Account.auth_version})
+            .where(Account.id == account_id)
+            .returning(Account.email)
+        )
+        current = await preference(account_id)
+        if current.paper_optout == paper_optout:
+            return False
+        moment = now()
+        if current.changed_at is None:
+            await PaperPreference.insert(
+                PaperPreference(account=account_id, paper_optout=paper_optout, changed_at=moment)
+            )
+        else:
+            await PaperPreference.update(
+                {PaperPreference.paper_optout: paper_optout, PaperPreference.changed_at: moment}
+            ).where(PaperPreference.account == account_id)
+        payers = await AccountPayer.select(
+            AccountPayer.payer.name.as_alias("name"),
+            AccountPayer.payer.external_ref.as_alias("ref"),
+        ).where(AccountPayer.account == account_id)
+        await mailer.send(
+            commune,
+            "paper_optout_request",
+            notify,
+            paper_optout=paper_optout,
+            account_email=account[0]["email"] if account else "",
+            payers=payers,
+            changed_at=moment,
+        )
+    return True

@@ -1,0 +1,18 @@
+"""The paper opt-out plugin's own table (its Piccolo app: `plugins.paper_optout.piccolo_app`)."""
+
+from piccolo.columns import Boolean, ForeignKey, OnDelete, Timestamptz
+from piccolo.table import Table
+
+from core.accounts.tables import Account
+
+
+class PaperPreference(Table, tablename="paper_preference"):
+    """A parent's choice about paper invoices; no row means paper (the default).
+
+    Kept when the plugin is switched off for the commune, so the billing service's record of
+    requests does not depend on the configuration.
+    """
+
+    account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False, unique=True)
+    paper_optout = Boolean(default=False, help_text="True: no paper invoices any more")
+    changed_at = Timestamptz()
