@@ -38,7 +38,7 @@ from core.invoices.controllers import InvoiceController
 from core.plugins import CommuneHooks, collect_plugin_settings, get_plugin_manager
 from core.settings import Settings, get_settings
 from core.web import formatting
-from core.web.render import render
+from core.web.render import is_htmx, render
 from core.web.security import SecurityHeadersMiddleware
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -206,7 +206,7 @@ async def _housekeeping() -> None:
 
 def _login_required(request: Request, exc: LoginRequired) -> Response[Any]:
     target = exc.root + "connexion"
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         return ClientRedirect(redirect_to=target)
     return Redirect(path=target, status_code=303)
 

@@ -19,11 +19,12 @@ from core.accounts.sessions import (
     session_cookie,
     signed_in,
 )
+from core.accounts.tokens import digest
 from core.alert_addresses import services as alert_addresses
 from core.announcements import services as announcements
 from core.communes.context import CommuneContext
 from core.i18n import has, t
-from core.web.render import render
+from core.web.render import is_htmx, render
 from core.web.security import client_ip
 
 
@@ -107,8 +108,6 @@ async def _signed_in_redirect(
     """Open a fresh session (a new id at every login) and go to `target`."""
     old = request.cookies.get(COOKIE_NAME)
     if old:
-        from core.accounts.tokens import digest
-
         await end_session(digest(old))
     secret = await open_session(account_id, auth_version, persistent=persistent)
     response: Response[Any] = Redirect(path=target, status_code=303)
@@ -169,8 +168,6 @@ class AccountController(Controller):
     async def logout(self, request: Request, commune: CommuneContext) -> Response[Any]:
         secret = request.cookies.get(COOKIE_NAME)
         if secret:
-            from core.accounts.tokens import digest
-
             await end_session(digest(secret))
         response: Response[Any] = Redirect(
             path=commune.url("connexion?info=logged_out"), status_code=303
@@ -317,7 +314,7 @@ class AccountController(Controller):
         cookie = session_cookie(
             commune.root, secret, persistent=persistent, secure=_secure(request)
         )
-        if request.headers.get("hx-request") == "true":
+        if is_htmx(request):
             response: Response[Any] = await _account_page(
                 request,
                 commune,
@@ -354,7 +351,7 @@ class AccountController(Controller):
                 values={"new_email": form.get("new_email", "")},
                 status_code=422,
             )
-        if request.headers.get("hx-request") == "true":
+        if is_htmx(request):
             return await _account_page(
                 request,
                 commune,

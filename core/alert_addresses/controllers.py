@@ -19,10 +19,7 @@ from core.accounts.services import Problems
 from core.alert_addresses import services
 from core.communes.context import CommuneContext
 from core.i18n import t
-
-
-def _htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
+from core.web.render import is_htmx
 
 
 class AlertAddressController(Controller):
@@ -45,9 +42,9 @@ class AlertAddressController(Controller):
                 errors=errors,
                 values={"alert_email": typed},
                 # htmx swaps only 2xx and 422 answers (base.html): a refusal must show.
-                status_code=422 if isinstance(exc, Problems) or _htmx(request) else 429,
+                status_code=422 if isinstance(exc, Problems) or is_htmx(request) else 429,
             )
-        if _htmx(request):
+        if is_htmx(request):
             return await _account_page(
                 request,
                 commune,
@@ -65,7 +62,7 @@ class AlertAddressController(Controller):
     ) -> Response[Any]:
         account = await require_account(request, commune)
         email = await services.remove_address(account.account_id, address_id)
-        if _htmx(request):
+        if is_htmx(request):
             return await _account_page(
                 request,
                 commune,
@@ -80,25 +77,14 @@ class AlertAddressController(Controller):
 
     @get("/alerte/confirmee", name="alert_address_confirmed")
     async def confirmed(self, request: Request, commune: CommuneContext) -> Template:
-        return page(
-            request,
-            commune,
-            "alerts/confirm.html",
-            account=await current_account(request, commune),
-            done=True,
-            invalid=False,
-            email="",
-            token="",
-        )
+        return await _confirm_page(request, commune, done=True, invalid=False, token="")
 
     @get("/alerte/{token:str}", name="alert_address_confirm_page")
     async def confirm_page(self, request: Request, commune: CommuneContext, token: str) -> Template:
         pending = await services.pending_confirmation(commune, token)
-        return page(
+        return await _confirm_page(
             request,
             commune,
-            "alerts/confirm.html",
-            account=await current_account(request, commune),
             done=False,
             invalid=pending is None,
             email=pending["email"] if pending else "",
@@ -111,15 +97,22 @@ class AlertAddressController(Controller):
     async def confirm(self, request: Request, commune: CommuneContext, token: str) -> Response[Any]:
         email = await services.confirm(commune, token)
         if email is None:
-            return page(
-                request,
-                commune,
-                "alerts/confirm.html",
-                account=await current_account(request, commune),
-                done=False,
-                invalid=True,
-                email="",
-                token=token,
-                status_code=410,
+            return await _confirm_page(
+                request, commune, done=False, invalid=True, token=token, status_code=410
             )
         return Redirect(path=commune.url("alerte/confirmee"), status_code=303)
+
+
+async def _confirm_page(
+    request: Request, commune: CommuneContext, *, status_code: int = 200, **context: Any
+) -> Template:
+    """The alert-address confirmation page, in each of its states (to confirm, done, invalid)."""
+    context.setdefault("email", "")
+    return page(
+        request,
+        commune,
+        "alerts/confirm.html",
+        account=await current_account(request, commune),
+        status_code=status_code,
+        **context,
+    )

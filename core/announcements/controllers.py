@@ -10,6 +10,7 @@ from litestar.response import Redirect
 from core.accounts.controllers import require_account
 from core.announcements import services
 from core.communes.context import CommuneContext
+from core.web.render import is_htmx
 
 
 def _int(value: object) -> int:
@@ -34,7 +35,7 @@ class AnnouncementController(Controller):
             _int(form.get("message", "")),
             _int(form.get("version", "")),
         )
-        if request.headers.get("hx-request") == "true":
+        if is_htmx(request):
             return Response(
                 content="", media_type="text/html", status_code=200, headers={"Vary": "HX-Request"}
             )

@@ -7,7 +7,6 @@ from litestar.response import Redirect, Template
 
 from core.accounts.tables import Account, PayerEmail
 from core.communes.context import CommuneContext
-from core.demo import DEMO_PASSWORD
 from core.web.render import render
 
 
@@ -34,10 +33,17 @@ class IndexController(Controller):
                 "unknown_link": bool(code),
                 "demo_people": demo_people,
                 "base_url": portal.settings.base_url.rstrip("/"),
-                "demo_password": DEMO_PASSWORD if portal.settings.demo else "",
+                "demo_password": _demo_password() if portal.settings.demo else "",
             },
             status_code=404 if code else 200,
         )
+
+
+def _demo_password() -> str:
+    # Imported here: the demo module (and its SMTP sink) has no business in a production process.
+    from core.demo import DEMO_PASSWORD
+
+    return DEMO_PASSWORD
 
 
 async def _demo_people() -> list[dict]:

@@ -23,8 +23,13 @@ PAGE_DEFAULTS = {
 }
 
 
+def is_htmx(request: Request) -> bool:
+    """Whether htmx sent the request (so a fragment or an HX-* header can answer it)."""
+    return request.headers.get("hx-request") == "true"
+
+
 def wants_fragment(request: Request, block: str | None) -> bool:
-    if block is None or request.headers.get("hx-request") != "true":
+    if block is None or not is_htmx(request):
         return False
     if request.headers.get("hx-history-restore-request") == "true":
         return False
