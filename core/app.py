@@ -31,10 +31,12 @@ from core.announcements.controllers import AnnouncementController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
 from core.communes.services import sync_communes
-from core.config import PortalConfig, load_config, parse_config, plugin_settings
+from core.config import ConfigError, PortalConfig, load_config, parse_config, plugin_settings
 from core.contact.controllers import ContactController
 from core.db import close_database, open_database, use_database
 from core.invoices.controllers import InvoiceController
+from core.payments.controllers import PaymentController
+from core.payments.providers import check_providers
 from core.plugins import CommuneHooks, collect_plugin_settings, get_plugin_manager
 from core.settings import Settings, get_settings
 from core.web import formatting
@@ -103,9 +105,14 @@ def create_app(
                 )
                 for c in config.communes
             }
+            problems = [p for c in portal.communes.values() for p in check_providers(c)]
+            if problems:
+                raise ConfigError("; ".join(problems))
             if settings.run_outbox_sender:
                 portal.background.append(asyncio.create_task(_run_outbox(settings)))
             portal.background.append(asyncio.create_task(_housekeeping()))
+            if settings.payment_recheck_interval > 0:
+                portal.background.append(asyncio.create_task(_payment_rechecks(portal)))
             yield
         finally:
             for task in portal.background:
@@ -122,6 +129,7 @@ def create_app(
             ThemeController,
             AccountController,
             InvoiceController,
+            PaymentController,
             AnnouncementController,
             ContactController,
             AlertAddressController,
@@ -184,6 +192,15 @@ async def _run_outbox(settings: Settings) -> None:
     from core.mail.sender import OutboxSender
 
     await OutboxSender(settings).run(asyncio.Event())
+
+
+async def _payment_rechecks(portal: Portal) -> None:
+    from core.accounts.services import Mailer
+    from core.payments.services import run_rechecks
+
+    communes = {commune.id: commune for commune in portal.communes.values()}
+    mailer = Mailer(env=portal.env, base_url=portal.settings.base_url)
+    await run_rechecks(communes, mailer, portal.settings.payment_recheck_interval)
 
 
 HOUSEKEEPING_INTERVAL_SECONDS = 3600

@@ -44,6 +44,7 @@ class RegieConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     name: str
     payfip_client_number: str = ""
     payment_suspended: bool = False  # online payment temporarily suspended for this régie
+    payment_provider: str = ""  # plugin paying this régie; empty: the commune's only one
 
 
 class CommuneConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -58,6 +59,7 @@ class CommuneConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     regies: list[RegieConfig] = msgspec.field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     payment_suspended: bool = False  # online payment temporarily suspended for every régie
+    payment_basket: bool = False  # parents may pay several invoices of a régie at once
 
     def regie(self, code: str) -> RegieConfig | None:
         return next((r for r in self.regies if r.code == code), None)
@@ -158,6 +160,11 @@ def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Itera
                 r"\d{6}", regie.payfip_client_number
             ):
                 yield f"{key}.regies[{j}].payfip_client_number: must be 6 digits"
+            if regie.payment_provider and regie.payment_provider not in commune.enabled_plugins():
+                yield (
+                    f"{key}.regies[{j}].payment_provider: {regie.payment_provider!r} is not a "
+                    "plugin enabled for this commune"
+                )
         for name, table in commune.plugins.items() if known_plugins is not None else ():
             pkey = f"{key}.plugins.{name}"
             if not isinstance(table.get("enabled", True), bool):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,23 @@ async def prepare_demo_database(settings: Settings, config: PortalConfig) -> Non
         await db.close_database(engine)
 
 
+SIMULATOR_PORT = 8001  # where examples/portail.demo.toml sends payments
+
+
+def start_payment_simulator(host: str, port: int) -> threading.Thread:
+    """Run the PayFiP/TIPI simulator in a daemon thread with its own event loop."""
+    import uvicorn
+
+    from simulators.payfip.app import create_simulator_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_simulator_app(), host=host, port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="payfip-simulator", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_demo(host: str, port: int, smtp_port: int) -> int:
     import uvicorn
 
@@ -213,7 +231,9 @@ def run_demo(host: str, port: int, smtp_port: int) -> int:
     config = load_checked_config(settings.config_path)
     asyncio.run(prepare_demo_database(settings, config))
     app = create_app(settings, config=config, extra_plugins=[("demo-mailbox", DemoMailbox(sink))])
+    start_payment_simulator("127.0.0.1", SIMULATOR_PORT)
     print(f"\nPortail des factures (démo) : http://{host}:{port}/")
+    print(f"Simulateur PayFiP/TIPI : http://127.0.0.1:{SIMULATOR_PORT}/_simulateur")
     print(f"Boîte mail de démonstration : http://{host}:{port}/_demo/boite-mail")
     print(
         f"Comptes actifs : claire.martin@example.org (boe), jean.dupont@example.org (aure), "

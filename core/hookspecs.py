@@ -10,8 +10,9 @@ Hooks are synchronous and declarative: they return objects, which may carry asyn
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pluggy
 
@@ -147,8 +148,9 @@ class InvoiceAction:
 @hookspec
 def invoice_actions(
     commune: CommuneContext, invoice: InvoiceView, account: SignedIn
-) -> Sequence[InvoiceAction]:
-    """Return the actions and notices shown with the detail of ``invoice``.
+) -> Sequence[InvoiceAction] | Awaitable[Sequence[InvoiceAction]]:
+    """Return the actions and notices shown with the detail of ``invoice`` (or an awaitable of
+    them, e.g. a coroutine, when they depend on the database; the host awaits it).
 
     Called each time an invoice's detail is shown (its page, or the fragment opened from the
     list), only for an invoice the signed-in account may see. The host flattens the results,
@@ -174,4 +176,144 @@ def invoice_is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool | 
 
     :param commune: The commune being served.
     :param invoice: The invoice (``core.invoices.services.InvoiceView``).
+    """
+
+
+# ---------------------------------------------------------------------------
+# Online payment: a provider sends the parent to its service and reads results
+# ---------------------------------------------------------------------------
+#
+# The core owns the basket, the attempts, the state machine and the settlement: a provider only
+# builds the redirect (`start`) and, when its service can be asked, reads an attempt's result
+# (`fetch_outcome`). Its own routes (a notification, the browser's return) call
+# `core.payments.services.refresh()` or `record_outcome()`, which apply the rules.
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """One payment attempt, as a provider needs it to send the parent to its service.
+
+    :param commune: The commune being served (``commune.settings_of(<plugin>)``...).
+    :param regie_code: The régie paid.
+    :param numcli: The régie's client number at the service (6 digits).
+    :param refdet: This attempt's own reference: alphanumeric, 6 to 30 characters, unique.
+    :param amount_cents: The total, in cents.
+    :param email: The parent's e-mail address (``mel``): the service sends its own ticket there.
+    :param objet: A label already normalised for the service (ASCII letters, digits, spaces).
+    :param exer: The year, 4 digits.
+    :param base_url: The portal's public URL, to build the provider's return routes.
+    """
+
+    commune: CommuneContext
+    regie_code: str
+    numcli: str
+    refdet: str
+    amount_cents: int
+    email: str
+    objet: str
+    exer: str
+    base_url: str
+
+
+@dataclass(frozen=True)
+class PaymentRedirect:
+    """Where to send the parent's browser (a GET, in the same tab), and what to remember.
+
+    :param url: The service's payment page, with its parameters.
+    :param provider_reference: The service's id for the operation (PayFiP's ``idop``), if any.
+    :param saisie: The mode the service was asked for (test, activation, production); results
+        must come back with the same one.
+    """
+
+    url: str
+    provider_reference: str | None = None
+    saisie: str = ""
+
+
+PaymentResult = Literal["paid", "refused", "abandoned", "pending", "expired", "unknown"]
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """What is known of an attempt's result.
+
+    :param result: ``"paid"``, ``"refused"``, ``"abandoned"``, ``"pending"`` (not known yet,
+        or the service could not be asked: ask again later), ``"expired"`` (the service forgot
+        the operation: it will never be paid) or ``"unknown"`` (a code the provider does not
+        know: an agent must look; never treated as a failure).
+    :param code: The service's code (``resultrans``, or a fault code), kept for the record.
+    :param verified: ``True`` when the service itself said so (PayFiP's web service);
+        ``False`` for what a browser brought back (TIPI's unsigned return): an unverified
+        "paid" is recorded as declared, never settled.
+    :param numcli: The client number the result is for (compared with the attempt's).
+    :param refdet: The reference the result is for (compared with the attempt's).
+    :param amount_cents: The amount paid, in cents (compared exactly), or ``None``.
+    :param saisie: The mode of the result (compared with the attempt's: a test result never
+        settles a production attempt).
+    :param authorisation_number: The authorisation number of a payment (``numauto``).
+    :param transaction_at: When the service recorded the transaction (aware datetime).
+    :param by_direct_debit: ``True`` for a payment or refusal by prélèvement (``V``/``Z``).
+    :param raw: Every field received, for the audit log.
+    """
+
+    result: PaymentResult
+    code: str = ""
+    verified: bool = False
+    numcli: str = ""
+    refdet: str = ""
+    amount_cents: int | None = None
+    saisie: str = ""
+    authorisation_number: str = ""
+    transaction_at: datetime | None = None
+    by_direct_debit: bool = False
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+
+class PaymentStartFailed(Exception):
+    """Raised by ``PaymentProvider.start`` when the service refused or could not be reached.
+
+    :param message: French text for the parent, saying what to do.
+    :param code: The service's code, for the record.
+    """
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class PaymentProvider(Protocol):
+    """A payment service, as the core uses it. Returned by ``payment_providers``.
+
+    :ivar name: The plugin's name; a régie chooses its provider by it (``payment_provider``).
+    :ivar label: Its name for parents ("PayFiP").
+    :ivar verifies_results: Whether ``fetch_outcome`` can ask the service (PayFiP) or not (TIPI).
+    :ivar max_amount_cents: The largest amount the service takes in one payment.
+    :ivar form_origins: Origins the browser is sent to (allowed in the summary page's CSP).
+    """
+
+    name: str
+    label: str
+    verifies_results: bool
+    max_amount_cents: int
+    form_origins: Sequence[str]
+
+    async def start(self, request: PaymentRequest) -> PaymentRedirect:
+        """Register the attempt with the service if needed; say where to send the browser."""
+        ...
+
+    async def fetch_outcome(self, provider_reference: str) -> PaymentOutcome:
+        """Ask the service for the result of an operation (``verified=True``)."""
+        ...
+
+
+@hookspec
+def payment_providers(commune: CommuneContext) -> Sequence[PaymentProvider]:
+    """Return the payment services this plugin offers to ``commune``.
+
+    Each régie pays through the provider its configuration names (``payment_provider``), or
+    through the only one enabled for the commune. Build providers from the plugin's settings
+    for the commune (``commune.settings_of(<plugin>)``); the host calls this when it needs them.
+
+    :param commune: The commune being served.
     """

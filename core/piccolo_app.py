@@ -19,6 +19,7 @@ from core.communes.tables import Commune, Regie
 from core.contact.tables import ContactMessage
 from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
+from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
 
 APP_CONFIG = AppConfig(
     app_name="core",
@@ -39,6 +40,8 @@ APP_CONFIG = AppConfig(
         MessageDismissal,
         ContactMessage,
         AlertAddress,
+        PaymentAttempt,
+        PaymentAttemptInvoice,
     ],
     migration_dependencies=[],
     commands=[],

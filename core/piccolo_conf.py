@@ -11,4 +11,10 @@ from core.db import engine_for
 
 DB = engine_for(os.environ.get("DATABASE_URL", "sqlite:///var/portail.sqlite"))
 
-APP_REGISTRY = AppRegistry(apps=["core.piccolo_app", "plugins.paper_optout.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "core.piccolo_app",
+        "plugins.paper_optout.piccolo_app",
+        "plugins.tipi_legacy.piccolo_app",
+    ]
+)

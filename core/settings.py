@@ -71,6 +71,12 @@ class Settings:
         True,
         "Run the e-mail sender inside the web process (turn off to run it elsewhere).",
     )
+    payment_recheck_interval: float = _setting(
+        "PORTAIL_PAYMENT_RECHECK_INTERVAL",
+        20.0,
+        "Seconds between two looks for online payments whose result must be asked again "
+        "(0: never, e.g. when another process does it).",
+    )
     demo: bool = _setting(
         "PORTAIL_DEMO", False, "Demo mode: shows demo accounts and the demo mailbox page."
     )

@@ -79,7 +79,7 @@ class InvoiceController(Controller):
             current_path=commune.url("factures"),
             fragment=wants_fragment(request, DETAIL_BLOCK),
             invoice=invoice,
-            actions=services.actions_for(commune, invoice, account),
+            actions=await services.actions_for(commune, invoice, account),
             tab_urls=tab_urls(commune),
         )
 

@@ -88,12 +88,24 @@ def _rows(invoice: InvoiceView) -> list[tuple[str, str]]:
 
 def generate_pdf(commune_name: str, invoice: InvoiceView, *, on: dt.date | None = None) -> bytes:
     """A one-page A4 PDF of `invoice`, for communes that supplied no file."""
+    return key_value_pdf(
+        author=commune_name,
+        title=t("invoices.pdf.title", number=invoice.number),
+        rows=_rows(invoice),
+        paragraphs=[t("invoices.pdf.treasury")] if invoice.status == TREASURY else [],
+        footer=t("invoices.pdf.generated", date=date(on or today())),
+    )
+
+
+def key_value_pdf(
+    *, author: str, title: str, rows: list[tuple[str, str]], paragraphs: list[str], footer: str
+) -> bytes:
+    """An A4 document: the commune, a title, labelled values, paragraphs and a footer line."""
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = PDF_ENCODING
     pdf.compress = False
-    title = t("invoices.pdf.title", number=invoice.number)
     pdf.set_title(_text(title))
-    pdf.set_author(_text(commune_name))
+    pdf.set_author(_text(author))
     pdf.set_lang("fr")
     pdf.set_creator("Portail des factures")
     pdf.set_margins(20, 20, 20)
@@ -101,7 +113,7 @@ def generate_pdf(commune_name: str, invoice: InvoiceView, *, on: dt.date | None 
     pdf.add_page()
 
     pdf.set_font("Helvetica", style="B", size=16)
-    pdf.multi_cell(0, 8, _text(commune_name), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 8, _text(author), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
     pdf.multi_cell(0, 6, _text(t("invoices.pdf.service")), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
@@ -111,7 +123,7 @@ def generate_pdf(commune_name: str, invoice: InvoiceView, *, on: dt.date | None 
 
     label_width = 55
     value_width = pdf.epw - label_width
-    for label, value in _rows(invoice):
+    for label, value in rows:
         pdf.set_font("Helvetica", style="B", size=11)
         top = pdf.get_y()
         pdf.multi_cell(label_width, 7, _text(label), new_x="RIGHT", new_y="TOP")
@@ -119,13 +131,12 @@ def generate_pdf(commune_name: str, invoice: InvoiceView, *, on: dt.date | None 
         pdf.multi_cell(value_width, 7, _text(value), new_x="LMARGIN", new_y="NEXT")
         pdf.set_y(max(pdf.get_y(), top + 7))
 
-    if invoice.status == TREASURY:
+    for paragraph in paragraphs:
         pdf.ln(6)
         pdf.set_font("Helvetica", size=11)
-        pdf.multi_cell(0, 6, _text(t("invoices.pdf.treasury")), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, _text(paragraph), new_x="LMARGIN", new_y="NEXT")
 
     pdf.ln(10)
     pdf.set_font("Helvetica", style="I", size=9)
-    generated = t("invoices.pdf.generated", date=date(on or today()))
-    pdf.multi_cell(0, 5, _text(generated), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, _text(footer), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

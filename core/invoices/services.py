@@ -12,8 +12,9 @@ tabs predictable. Overdue invoices are marked in the list, not moved.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,7 @@ from core.communes.context import CommuneContext
 from core.hookspecs import InvoiceAction
 from core.i18n import has, t
 from core.invoices.tables import PAID, STATUSES, TO_PAY, TREASURY, Invoice
+from core.payments.holds import Hold, holds_for
 from core.web.formatting import TIMEZONE
 
 PER_PAGE = 20
@@ -39,8 +41,10 @@ __all__ = [
     "InvoiceView",
     "actions_for",
     "get_invoice",
+    "get_invoices",
     "is_payable",
     "list_invoices",
+    "payability",
     "today",
 ]
 
@@ -73,6 +77,7 @@ class InvoiceView:
     regie_name: str
     payer_name: str
     overdue: bool = False
+    payment_hold: Hold | None = None  # an online payment in progress, declared or in review
 
     @property
     def remaining_cents(self) -> int:
@@ -224,10 +229,9 @@ async def list_invoices(
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
-    on = today()
     return InvoiceList(
         status=tab,
-        rows=[_view(row, on) for row in rows],
+        rows=await _views(rows),
         total=total,
         page=page,
         per_page=per_page,
@@ -243,7 +247,39 @@ async def get_invoice(commune_id: int, account_id: int, invoice_id: int) -> Invo
         .where(_visible(commune_id, account_id) & (Invoice.id == invoice_id))
         .first()
     )
-    return None if row is None else _view(row, today())
+    return None if row is None else (await _views([row]))[0]
+
+
+async def get_invoices(
+    commune_id: int,
+    account_id: int,
+    invoice_ids: Sequence[int] | None = None,
+    *,
+    status: str | None = None,
+    limit: int = 500,
+) -> list[InvoiceView]:
+    """The invoices the account may see among `invoice_ids` (all if None), optionally in one
+    state; oldest due first (the order a parent pays them in)."""
+    where = _visible(commune_id, account_id)
+    if invoice_ids is not None:
+        where &= Invoice.id.is_in(list(invoice_ids) or [0])
+    if status is not None:
+        where &= Invoice.status == status
+    rows = await (
+        Invoice.select(*_columns())
+        .where(where)
+        .order_by(Invoice.due_on, Invoice.issued_on, Invoice.id)
+        .limit(limit)
+    )
+    return await _views(rows)
+
+
+async def _views(rows: Sequence[dict[str, Any]]) -> list[InvoiceView]:
+    """Rows as views, with the online payment holding any of them."""
+    on = today()
+    views = [_view(row, on) for row in rows]
+    holds = await holds_for(v.id for v in views if v.status == TO_PAY)
+    return [replace(v, payment_hold=holds[v.id]) if v.id in holds else v for v in views]
 
 
 def is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool:
@@ -251,16 +287,41 @@ def is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool:
     return commune.hooks.invoice_is_payable(commune=commune, invoice=invoice) is not False
 
 
-def actions_for(
+async def _all_actions(
     commune: CommuneContext, invoice: InvoiceView, account: SignedIn
 ) -> list[InvoiceAction]:
-    """The invoice's actions from every enabled plugin, sorted; payment ones only if payable."""
-    results: Sequence[Sequence[InvoiceAction] | None] = commune.hooks.invoice_actions(
+    results: Sequence[Any] = commune.hooks.invoice_actions(
         commune=commune, invoice=invoice, account=account
     )
-    actions = sorted(
-        (action for group in results if group for action in group),
+    groups = [await group if inspect.isawaitable(group) else group for group in results]
+    return sorted(
+        (action for group in groups if group for action in group),
         key=lambda action: action.order,
     )
+
+
+async def actions_for(
+    commune: CommuneContext, invoice: InvoiceView, account: SignedIn
+) -> list[InvoiceAction]:
+    """The invoice's actions from every enabled plugin, sorted; payment ones only if payable.
+
+    An implementation may return its actions or an awaitable of them (to read the database).
+    """
+    actions = await _all_actions(commune, invoice, account)
     payable = is_payable(commune, invoice) and not any(a.blocks_payment for a in actions)
     return [a for a in actions if a.kind != "payment" or payable]
+
+
+async def payability(
+    commune: CommuneContext, invoice: InvoiceView, account: SignedIn
+) -> tuple[bool, list[str]]:
+    """Whether the invoice may be paid online now (a plugin offers it and nothing objects),
+    and the notices that say why not (empty when the reason is its state)."""
+    actions = await _all_actions(commune, invoice, account)
+    blockers = [a.label for a in actions if a.blocks_payment and a.kind == "notice"]
+    payable = (
+        is_payable(commune, invoice)
+        and not any(a.blocks_payment for a in actions)
+        and any(a.kind == "payment" for a in actions)
+    )
+    return payable, [] if payable else blockers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from litestar import Litestar
 
 from core.accounts.tables import Payer, PayerEmail
 from core.app import create_app
-from core.communes.tables import Commune
+from core.communes.tables import Commune, Regie
 from core.config import PortalConfig, parse_config
 from core.db import Engine, transaction
+from core.invoices.services import today
+from core.invoices.tables import TO_PAY, Invoice
 from core.mail.sender import OutboxSender
 from core.mail.sink import MailSink, ReceivedMail
 from core.settings import Settings
@@ -186,4 +189,60 @@ async def add_payer(slug: str, ref: str, name: str, *emails: str) -> int:
         await PayerEmail.insert(
             *[PayerEmail(commune=commune["id"], payer=rows[0]["id"], email=e) for e in emails]
         )
+    return int(rows[0]["id"])
+
+
+async def sign_in(
+    portal: Portal, slug: str = "boe", email: str = "claire@example.org", ref: str = "P1"
+) -> int:
+    """A payer known by `email`, whose parent activates the account (and is then logged in)."""
+    payer_id = await add_payer(slug, ref, f"Famille {ref}", email)
+    await portal.activate(slug, email)
+    return payer_id
+
+
+_sequence = iter(range(1, 1_000_000))
+
+
+async def add_invoice(
+    slug: str,
+    payer_id: int,
+    number: str | None = None,
+    *,
+    regie: str | None = None,
+    issued_on: dt.date = dt.date(2026, 1, 10),
+    due_on: dt.date | None = None,
+    amount: int = 24311,
+    paid: int = 0,
+    status: str = TO_PAY,
+    **fields: Any,
+) -> int:
+    """An invoice row, as the import writes it; returns its id."""
+    commune = await Commune.select(Commune.id).where(Commune.slug == slug).first()
+    assert commune is not None
+    code = regie or {"boe": "CANT", "aure": "PERI"}[slug]
+    regie_row = (
+        await Regie.select(Regie.id)
+        .where((Regie.commune == commune["id"]) & (Regie.code == code))
+        .first()
+    )
+    assert regie_row is not None
+    now = dt.datetime.now(dt.UTC)
+    rows = await Invoice.insert(
+        Invoice(
+            commune=commune["id"],
+            regie=regie_row["id"],
+            payer=payer_id,
+            number=number or f"2026-{next(_sequence):06d}",
+            object=fields.pop("object", "Restauration scolaire janvier"),
+            issued_on=issued_on,
+            due_on=due_on if due_on is not None else today() + dt.timedelta(days=20),
+            amount_cents=amount,
+            paid_cents=paid,
+            status=status,
+            published_at=now,
+            updated_at=now,
+            **fields,
+        )
+    ).returning(Invoice.id)
     return int(rows[0]["id"])

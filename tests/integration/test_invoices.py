@@ -22,7 +22,6 @@ from litestar import Litestar
 from core.accounts.sessions import SignedIn
 from core.accounts.tables import Account
 from core.app import create_app
-from core.communes.tables import Commune, Regie
 from core.config import PortalConfig, parse_config
 from core.db import Engine
 from core.hookspecs import InvoiceAction, hookimpl
@@ -33,7 +32,7 @@ from core.mail.sink import MailSink
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.settings import Settings
 from core.web.formatting import money
-from tests.integration.conftest import CONFIG, Portal, add_payer, serve
+from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve, sign_in
 
 TODAY = services.today()
 CLAIRE = "claire@example.org"
@@ -100,60 +99,6 @@ async def portal(app: Litestar, mail_sink: MailSink, settings: Settings) -> Asyn
 
 
 # --- Helpers ---------------------------------------------------------------------------------
-
-
-async def sign_in(portal: Portal, slug: str = "boe", email: str = CLAIRE, ref: str = "P1") -> int:
-    """A payer known by `email`, whose parent activates the account (and is then logged in)."""
-    payer_id = await add_payer(slug, ref, f"Famille {ref}", email)
-    await portal.activate(slug, email)
-    return payer_id
-
-
-_sequence = iter(range(1, 1_000_000))
-
-
-async def add_invoice(
-    slug: str,
-    payer_id: int,
-    number: str | None = None,
-    *,
-    regie: str | None = None,
-    issued_on: dt.date = dt.date(2026, 1, 10),
-    due_on: dt.date | None = None,
-    amount: int = 24311,
-    paid: int = 0,
-    status: str = TO_PAY,
-    **fields: Any,
-) -> int:
-    """An invoice row, as the import writes it; returns its id."""
-    commune = await Commune.select(Commune.id).where(Commune.slug == slug).first()
-    assert commune is not None
-    code = regie or {"boe": "CANT", "aure": "PERI"}[slug]
-    regie_row = (
-        await Regie.select(Regie.id)
-        .where((Regie.commune == commune["id"]) & (Regie.code == code))
-        .first()
-    )
-    assert regie_row is not None
-    now = dt.datetime.now(dt.UTC)
-    rows = await Invoice.insert(
-        Invoice(
-            commune=commune["id"],
-            regie=regie_row["id"],
-            payer=payer_id,
-            number=number or f"2026-{next(_sequence):06d}",
-            object=fields.pop("object", "Restauration scolaire janvier"),
-            issued_on=issued_on,
-            due_on=due_on if due_on is not None else TODAY + dt.timedelta(days=20),
-            amount_cents=amount,
-            paid_cents=paid,
-            status=status,
-            published_at=now,
-            updated_at=now,
-            **fields,
-        )
-    ).returning(Invoice.id)
-    return int(rows[0]["id"])
 
 
 HTMX_LIST = {"hx-request": "true", "hx-target": "invoice-list"}
@@ -498,7 +443,8 @@ async def test_hook_invoice_actions(portal: Portal) -> None:
     account = SignedIn(account_id=row["id"], email=CLAIRE, session_hash="", persistent=False)
     results = commune.hooks.invoice_actions(commune=commune, invoice=invoice, account=account)
     labels = sorted(a.label for group in results for a in group)
-    assert labels == ["Payer en ligne (essai)", "Télécharger le PDF"]
+    # The core's own "Payer la facture" too: boé's régie has a numcli and PayFiP is enabled.
+    assert labels == ["Payer en ligne (essai)", "Payer la facture", "Télécharger le PDF"]
 
 
 async def test_hook_invoice_actions_prelevement_only_where_enabled(portal: Portal) -> None:

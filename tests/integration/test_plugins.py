@@ -180,16 +180,20 @@ async def test_commune_hooks_leave_out_disabled_plugins() -> None:
     boe, aure = (CommuneHooks(pm, c.enabled_plugins()) for c in config.communes)
 
     class Commune:
-        def settings_of(self, name: str) -> extra_menu.ExtraMenuSettings:
-            return extra_menu.ExtraMenuSettings()
+        def __init__(self, hooks: CommuneHooks) -> None:
+            self.hooks = hooks
+
+        def settings_of(self, name: str) -> Any:
+            return collect_plugin_settings(pm)[name]()  # each plugin's defaults
 
     def labels(hooks: CommuneHooks) -> list[str]:
-        return [i.label for items in hooks.menu_items(commune=Commune()) for i in items]
+        return [i.label for items in hooks.menu_items(commune=Commune(hooks)) for i in items]
 
     assert "Mes enfants" in labels(boe)
     assert "Mes enfants" not in labels(aure)
-    assert len(labels(aure)) == 3  # the always-on core menu stays
-    assert aure.account_sections(commune=Commune()) == []
+    # The always-on core menu stays, with "Mes paiements" (aure enables TIPI).
+    assert len(labels(aure)) == 4
+    assert aure.account_sections(commune=Commune(aure)) == []
     assert boe.menu_items is boe.menu_items  # one caller per commune and hook
 
 

@@ -1,0 +1,229 @@
+"""Paying online: the selection of invoices, the summary, the result page, receipts, history.
+
+- `GET paiement/selection`: the invoices still to pay, grouped by régie, with checkboxes
+  (where the commune has `payment_basket`); `GET paiement/selection/resume` is the count and
+  total of one régie's selection, refreshed by htmx as boxes are ticked.
+- `GET paiement?facture=…`: the summary ("Informations pour le paiement"); `POST paiement`
+  records an attempt and sends the browser to the service, in the same tab.
+- `GET paiement/<refdet>`: the result, which updates itself (htmx polling) until it is final;
+  a paid attempt is also the receipt, with its PDF at `paiement/<refdet>/recu.pdf`.
+- `GET paiements`: the account's payments.
+
+The service's own routes (notification, return) belong to the provider plugins: they only name
+an operation and call `services.refresh()` or `services.apply_outcome()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect, Template
+
+from core.accounts.controllers import mailer, page, require_account
+from core.accounts.sessions import SignedIn
+from core.communes.context import CommuneContext
+from core.hookspecs import PaymentStartFailed
+from core.invoices import services as invoices
+from core.invoices.tables import TO_PAY
+from core.payments import receipt, services
+from core.payments.providers import provider_for_regie
+from core.payments.services import AttemptView, BasketError, PaymentPlan
+from core.web.render import is_htmx
+from core.web.security import CONTENT_SECURITY_POLICY
+
+RESULT_TEMPLATE = "payments/result.html"
+STATUS_BLOCK = "payment_status"
+
+
+def _selected(request: Request) -> list[int]:
+    return services.parse_invoice_ids(request.query_params.getall("facture", []))
+
+
+async def _form_ids(request: Request) -> list[int]:
+    form = await request.form()
+    return services.parse_invoice_ids([str(v) for v in form.getall("facture", [])])
+
+
+def _csp_allowing(origins: list[str]) -> dict[str, str]:
+    """The page's CSP, letting its form lead to the payment service (a redirect after a form
+    submission must be allowed by form-action)."""
+    allowed = " ".join(sorted(set(origins)))
+    return {
+        "content-security-policy": CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", f"form-action 'self' {allowed}"
+        )
+    }
+
+
+async def _basket_groups(
+    commune: CommuneContext, account: SignedIn, selected: list[int]
+) -> list[dict[str, Any]]:
+    """The invoices to pay, grouped by régie, each with whether it can be selected and why not."""
+    groups: dict[str, dict[str, Any]] = {}
+    for invoice in await invoices.get_invoices(commune.id, account.account_id, status=TO_PAY):
+        payable, reasons = await invoices.payability(commune, invoice, account)
+        group = groups.setdefault(
+            invoice.regie_code,
+            {
+                "code": invoice.regie_code,
+                "name": invoice.regie_name,
+                # The id of its live summary, the same in the page and in the fragment.
+                "summary_id": "basket-summary-"
+                + re.sub(r"[^A-Za-z0-9_-]", "-", invoice.regie_code),
+                "online": provider_for_regie(commune, invoice.regie_code) is not None,
+                "rows": [],
+            },
+        )
+        group["rows"].append(
+            {
+                "invoice": invoice,
+                "payable": payable,
+                "reasons": reasons,
+                "checked": payable and invoice.id in selected,
+            }
+        )
+    for group in groups.values():
+        chosen = [row["invoice"] for row in group["rows"] if row["checked"]]
+        group["count"] = len(chosen)
+        group["total_cents"] = sum(invoice.remaining_cents for invoice in chosen)
+    return list(groups.values())
+
+
+class PaymentController(Controller):
+    path = "/{slug:str}"
+
+    @get("/paiement/selection", name="payment_selection")
+    async def selection(self, request: Request, commune: CommuneContext) -> Response[Any]:
+        account = await require_account(request, commune)
+        selected = _selected(request)
+        if not commune.config.payment_basket:
+            target = f"paiement?facture={selected[0]}" if selected else "factures"
+            return Redirect(path=commune.url(target), status_code=303)
+        groups = await _basket_groups(commune, account, selected)
+        return page(
+            request,
+            commune,
+            "payments/selection.html",
+            account=account,
+            current_path=commune.url("factures"),
+            groups=groups,
+        )
+
+    @get("/paiement/selection/resume", name="payment_selection_summary")
+    async def selection_summary(self, request: Request, commune: CommuneContext) -> Template:
+        account = await require_account(request, commune)
+        regie = request.query_params.get("regie", "")
+        groups = await _basket_groups(commune, account, _selected(request))
+        group = next((g for g in groups if g["code"] == regie), None)
+        if group is None:
+            raise NotFoundException()
+        return page(request, commune, "payments/_basket_summary.html", group=group)
+
+    @get("/paiement", name="payment_summary")
+    async def summary(self, request: Request, commune: CommuneContext) -> Response[Any]:
+        account = await require_account(request, commune)
+        return await _summary_page(request, commune, account, _selected(request))
+
+    @post("/paiement", name="payment_start")
+    async def start(self, request: Request, commune: CommuneContext) -> Response[Any]:
+        account = await require_account(request, commune)
+        ids = await _form_ids(request)
+        try:
+            plan = await services.plan_payment(commune, account, ids)
+            base_url = request.app.state.portal.settings.base_url
+            _refdet, url = await services.start_payment(commune, account, plan, base_url)
+        except BasketError as exc:
+            return await _summary_page(request, commune, account, ids, error=str(exc))
+        except PaymentStartFailed as exc:
+            return await _summary_page(
+                request, commune, account, ids, error=exc.message, status_code=503
+            )
+        # The same tab goes to the service: no pop-up, nothing to allow.
+        return Redirect(path=url, status_code=303)
+
+    @get("/paiements", name="payment_history")
+    async def history(self, request: Request, commune: CommuneContext) -> Template:
+        account = await require_account(request, commune)
+        attempts = await services.account_attempts(commune.id, account.account_id)
+        return page(request, commune, "payments/history.html", account=account, attempts=attempts)
+
+    @get("/paiement/{refdet:str}", name="payment_result")
+    async def result(self, request: Request, commune: CommuneContext, refdet: str) -> Response[Any]:
+        account = await require_account(request, commune)
+        attempt = await _own_attempt(commune, account, refdet)
+        if not attempt.final:
+            state = await services.refresh(commune, attempt, mailer(request))
+            if state != attempt.state:
+                attempt = await _own_attempt(commune, account, refdet)
+        # A poll whose answer has not changed swaps nothing (204): screen readers stay quiet.
+        if is_htmx(request) and request.query_params.get("etat") == attempt.state:
+            return Response(content=b"", status_code=204)
+        return page(
+            request,
+            commune,
+            RESULT_TEMPLATE,
+            account=account,
+            block=STATUS_BLOCK,
+            current_path=commune.url("paiements"),
+            attempt=attempt,
+        )
+
+    @get("/paiement/{refdet:str}/recu.pdf", name="payment_receipt_pdf")
+    async def receipt_pdf(
+        self, request: Request, commune: CommuneContext, refdet: str
+    ) -> Response[Any]:
+        account = await require_account(request, commune)
+        attempt = await _own_attempt(commune, account, refdet)
+        if attempt.state != "paid":
+            raise NotFoundException()
+        content = await asyncio.to_thread(receipt.receipt_pdf, commune.config, attempt)
+        return Response(
+            content=content,
+            media_type="application/pdf",
+            headers={
+                "cache-control": "private, no-store",
+                "content-disposition": f'attachment; filename="recu-{attempt.refdet}.pdf"',
+            },
+        )
+
+
+async def _own_attempt(commune: CommuneContext, account: SignedIn, refdet: str) -> AttemptView:
+    attempt = await services.get_attempt(commune.id, refdet[:30])
+    if attempt is None or attempt.account_id != account.account_id:
+        raise NotFoundException()
+    return attempt
+
+
+async def _summary_page(
+    request: Request,
+    commune: CommuneContext,
+    account: SignedIn,
+    ids: list[int],
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> Response[Any]:
+    plan: PaymentPlan | None = None
+    if not error:
+        try:
+            plan = await services.plan_payment(commune, account, ids)
+        except BasketError as exc:
+            error = str(exc)
+    response = page(
+        request,
+        commune,
+        "payments/summary.html",
+        account=account,
+        current_path=commune.url("factures"),
+        plan=plan,
+        error=error,
+        status_code=status_code if plan else max(status_code, 409),
+        selection_url=commune.url("paiement/selection?" + "&".join(f"facture={i}" for i in ids)),
+    )
+    if plan is not None:
+        response.headers.update(_csp_allowing(list(plan.provider.form_origins)))
+    return response

@@ -1,0 +1,74 @@
+"""Invoices an online payment holds: not offered for payment again while a result may come.
+
+- An open attempt (the parent is at the service, or its result is not known: PayFiP's P5)
+  holds its invoices for 2 hours from its creation (payfip.md §4), after which they are
+  released, even if the re-check keeps asking about it.
+- A declared payment (TIPI's unsigned return) or one awaiting review holds them until an import
+  says they are paid, or for 15 days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from core.payments.tables import (
+    DECLARED,
+    OPEN_STATES,
+    REVIEW,
+    PaymentAttemptInvoice,
+)
+
+OPEN_HOLD = dt.timedelta(hours=2)
+DECLARED_HOLD = dt.timedelta(days=15)
+HOLDING_STATES = (*OPEN_STATES, DECLARED, REVIEW)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why an invoice cannot be paid online right now, and until when."""
+
+    state: str  # "created"/"pending" (in progress), "declared" or "review"
+    until: dt.datetime
+    refdet: str
+
+    @property
+    def in_progress(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+def hold_duration(state: str) -> dt.timedelta:
+    return OPEN_HOLD if state in OPEN_STATES else DECLARED_HOLD
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+async def holds_for(invoice_ids: Iterable[int], now: dt.datetime | None = None) -> dict[int, Hold]:
+    """Invoice id -> its hold, for the invoices of `invoice_ids` an attempt holds now."""
+    ids = sorted(set(invoice_ids))
+    if not ids:
+        return {}
+    now = now or dt.datetime.now(dt.UTC)
+    oldest = now - max(OPEN_HOLD, DECLARED_HOLD)
+    rows = await PaymentAttemptInvoice.select(
+        PaymentAttemptInvoice.invoice,
+        PaymentAttemptInvoice.attempt.state.as_alias("state"),
+        PaymentAttemptInvoice.attempt.created_at.as_alias("created_at"),
+        PaymentAttemptInvoice.attempt.refdet.as_alias("refdet"),
+    ).where(
+        PaymentAttemptInvoice.invoice.is_in(ids)
+        & PaymentAttemptInvoice.attempt.state.is_in(list(HOLDING_STATES))
+        & (PaymentAttemptInvoice.attempt.created_at > oldest)
+    )
+    holds: dict[int, Hold] = {}
+    for row in rows:
+        until = _aware(row["created_at"]) + hold_duration(row["state"])
+        if until <= now:
+            continue
+        current = holds.get(row["invoice"])
+        if current is None or until > current.until:
+            holds[row["invoice"]] = Hold(state=row["state"], until=until, refdet=row["refdet"])
+    return holds

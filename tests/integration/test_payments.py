@@ -1,0 +1,643 @@
+"""Online payment against the PayFiP/TIPI simulator, on a real loopback port.
+
+The portal talks SOAP to the simulator over HTTP; the simulator's notifications come back into
+the app under test (`asgi_notifier`). Boé pays through PayFiP (test mode, basket allowed) with
+two régies; Aure through TIPI (one invoice at a time). Tests named `test_hook_<name>` are
+required by `tests/unit/test_docs.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from core.accounts.services import Mailer
+from core.app import create_app
+from core.config import parse_config
+from core.db import Engine
+from core.hookspecs import PaymentOutcome
+from core.invoices.tables import PAID, TO_PAY, TREASURY, Invoice
+from core.mail.sink import MailSink
+from core.mail.tables import OutboundEmail
+from core.payments import services
+from core.payments.providers import provider_for_regie, providers
+from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
+from core.settings import Settings
+from simulators.payfip import RunningSimulator, asgi_notifier, running_simulator
+from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve, sign_in
+
+CLAIRE = "claire@example.org"
+JEAN = "jean@example.org"
+IDOP_IN_LOCATION = re.compile(r"[?&]idop=([0-9a-f-]{36})")
+
+
+def payment_config(sim: RunningSimulator, *, saisie: str = "T") -> Any:
+    raw = copy.deepcopy(CONFIG)
+    boe, aure = raw["communes"]
+    boe["payment_basket"] = True
+    boe["regies"] = [
+        {"code": "CANT", "name": "Cantine", "payfip_client_number": "004200"},
+        {"code": "GARD", "name": "Garderie", "payfip_client_number": "004201"},
+        {"code": "CRECHE", "name": "Crèche"},  # no numcli: not paid online
+    ]
+    boe["plugins"] = {
+        "payfip": {
+            "saisie": saisie,
+            "saisie_by_regie": {"GARD": "X"},  # the garderie is being validated with the DGFiP
+            "web_service_url": sim.soap_url,
+            "payment_url": sim.payment_url,
+        },
+        "prelevement": {},
+    }
+    aure["regies"] = [{"code": "PERI", "name": "Périscolaire", "payfip_client_number": "005500"}]
+    aure["plugins"] = {"tipi_legacy": {"saisie": "T", "payment_url": sim.tipi_url}}
+    return parse_config(raw)
+
+
+@dataclasses.dataclass
+class Payments:
+    """The portal under test, the simulator it pays through, and the helpers of a payment."""
+
+    portal: Portal
+    sim: RunningSimulator
+    app: Litestar
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.portal.client
+
+    def commune(self, slug: str = "boe") -> Any:
+        return self.app.state.portal.communes[slug]
+
+    @property
+    def mailer(self) -> Mailer:
+        portal = self.app.state.portal
+        return Mailer(env=portal.env, base_url=portal.settings.base_url)
+
+    async def start(self, *invoice_ids: int, slug: str = "boe") -> httpx.Response:
+        """Open the summary of `invoice_ids`, then press "Payer"."""
+        query = "&".join(f"facture={i}" for i in invoice_ids)
+        summary = f"/{slug}/paiement?{query}"
+        token = await self.portal.csrf(summary)
+        return await self.client.post(
+            f"/{slug}/paiement",
+            data={"facture": [str(i) for i in invoice_ids], "_csrf_token": token},
+            follow_redirects=False,
+        )
+
+    async def start_payfip(self, *invoice_ids: int) -> str:
+        """Start a PayFiP payment; the idop the browser is sent with."""
+        response = await self.start(*invoice_ids)
+        assert response.status_code == 303, response.text
+        location = response.headers["location"]
+        assert location.startswith(self.sim.payment_url + "?idop=")
+        match = IDOP_IN_LOCATION.search(location)
+        assert match
+        return match.group(1)
+
+    async def attempt(self, idop: str) -> dict[str, Any]:
+        row = await PaymentAttempt.select().where(PaymentAttempt.provider_reference == idop).first()
+        assert row is not None
+        return row
+
+    async def invoice(self, invoice_id: int) -> dict[str, Any]:
+        row = await Invoice.select().where(Invoice.id == invoice_id).first()
+        assert row is not None
+        return row
+
+    async def detail(self, invoice_id: int, slug: str = "boe") -> str:
+        response = await self.client.get(f"/{slug}/factures/{invoice_id}")
+        assert response.status_code == 200
+        return response.text
+
+
+@contextlib.asynccontextmanager
+async def paying(
+    settings: Settings, sim: RunningSimulator, sink: MailSink, **options: Any
+) -> AsyncIterator[Payments]:
+    settings = dataclasses.replace(settings, payment_recheck_interval=0)
+    app = create_app(settings, config=payment_config(sim, **options))
+    sim.state.notify = asgi_notifier(app)
+    sink.clear()
+    async with serve(app) as client:
+        yield Payments(Portal(client=client, sink=sink, settings=settings), sim, app)
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[RunningSimulator]:
+    async with running_simulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+async def pay(
+    clean_db: Engine, settings: Settings, simulator: RunningSimulator, mail_sink: MailSink
+) -> AsyncIterator[Payments]:
+    async with paying(settings, simulator, mail_sink) as payments:
+        yield payments
+
+
+async def claire_with_invoices(
+    pay: Payments, *amounts: int, regie: str = "CANT", **fields: Any
+) -> list[int]:
+    payer = await sign_in(pay.portal, "boe", CLAIRE)
+    return [
+        await add_invoice("boe", payer, f"{regie}-{i + 1}", regie=regie, amount=amount, **fields)
+        for i, amount in enumerate(amounts)
+    ]
+
+
+# --- The providers -------------------------------------------------------------------------
+
+
+async def test_hook_payment_providers(pay: Payments) -> None:
+    boe, aure = pay.commune("boe"), pay.commune("aure")
+    assert set(providers(boe)) == {"payfip"}
+    assert set(providers(aure)) == {"tipi_legacy"}
+    payfip = provider_for_regie(boe, "CANT")
+    assert payfip is not None and payfip.verifies_results
+    assert payfip.form_origins == (pay.sim.base_url,)
+    assert provider_for_regie(boe, "CRECHE") is None  # no client number
+    tipi = provider_for_regie(aure, "PERI")
+    assert tipi is not None and not tipi.verifies_results
+    # Straight from the service: an unknown idop is P1, which means "expired".
+    outcome = await payfip.fetch_outcome("00000000-0000-0000-0000-000000000000")
+    assert outcome == PaymentOutcome(result="expired", code="P1", verified=True)
+
+
+# --- One invoice, by card ------------------------------------------------------------------
+
+
+async def test_pay_one_invoice_by_card(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 24311)
+    html = await pay.detail(invoice_id)
+    assert f'href="/boe/paiement/selection?facture={invoice_id}">Payer la facture</a>' in html
+
+    summary = await pay.client.get(f"/boe/paiement?facture={invoice_id}")
+    assert summary.status_code == 200
+    for text in ("Identifiant collectivité", "004200", "243,11\xa0€", "CANT-1", CLAIRE):
+        assert text in summary.text
+    # The form leads to the service: the page's CSP must allow it.
+    assert f"form-action 'self' {pay.sim.base_url}" in summary.headers["content-security-policy"]
+
+    idop = await pay.start_payfip(invoice_id)
+    attempt = await pay.attempt(idop)
+    assert attempt["state"] == "pending" and attempt["amount_cents"] == 24311
+    assert re.fullmatch(r"[A-Z0-9]{20}", attempt["refdet"])
+    operation = pay.sim.state.operations[idop]
+    assert (operation.numcli, operation.montant, operation.refdet, operation.saisie) == (
+        "004200",
+        "24311",
+        attempt["refdet"],
+        "T",
+    )
+    # While the parent is at the service, the invoice cannot be paid again.
+    html = await pay.detail(invoice_id)
+    assert "en cours de traitement" in html and "Payer la facture" not in html
+    result = await pay.client.get(f"/boe/paiement/{attempt['refdet']}")
+    assert (
+        "Paiement en cours de traitement" in result.text and 'hx-trigger="every 2s"' in result.text
+    )
+
+    await pay.sim.state.complete(idop, "P")  # the page's "card accepted", with its notification
+
+    row = await pay.invoice(invoice_id)
+    assert row["status"] == PAID and row["paid_cents"] == 24311
+    assert row["payment_mode"] == "en_ligne"
+    assert row["authorisation_number"] == operation.numauto
+    assert row["paid_on"] is not None
+
+    mail = await pay.portal.mail_to(CLAIRE, "Reçu")
+    for text in (
+        "Ville de Boé",
+        "Cantine",
+        "CANT-1",
+        "243,11",
+        attempt["refdet"],
+        operation.numauto,
+    ):
+        assert text in mail.text, text
+    assert "carte bancaire" in mail.text
+
+    # The browser comes back (GET): to the result page, now final, with the receipt.
+    back = await pay.client.get(f"/boe/payfip/retour?idop={idop}", follow_redirects=False)
+    assert back.status_code == 303
+    assert back.headers["location"] == f"/boe/paiement/{attempt['refdet']}"
+    result = await pay.client.get(back.headers["location"])
+    assert "Paiement accepté" in result.text and "every 2s" not in result.text
+    assert operation.numauto in result.text
+    receipt = await pay.client.get(f"/boe/paiement/{attempt['refdet']}/recu.pdf")
+    assert receipt.content.startswith(b"%PDF") and attempt["refdet"].encode() in receipt.content
+
+    paid_tab = await pay.client.get("/boe/factures/reglees")
+    assert "CANT-1" in paid_tab.text and "Paiement en ligne" in paid_tab.text
+    history = await pay.client.get("/boe/paiements")
+    assert "CANT-1" in history.text and "Paiement accepté" in history.text
+
+
+async def test_the_result_page_polls_quietly_until_the_result_changes(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 1000)
+    idop = await pay.start_payfip(invoice_id)
+    refdet = (await pay.attempt(idop))["refdet"]
+    poll = {"hx-request": "true", "hx-target": "payment-status"}
+    url = f"/boe/paiement/{refdet}?etat=pending"
+    unchanged = await pay.client.get(url, headers=poll)
+    assert unchanged.status_code == 204  # nothing to swap, nothing re-announced
+    pay.sim.state.notifications = "lose"
+    await pay.sim.state.complete(idop, "A")
+    await asyncio.sleep(services.MIN_SECONDS_BETWEEN_CHECKS)
+    changed = await pay.client.get(url, headers=poll)
+    assert changed.status_code == 200
+    assert "Paiement abandonné" in changed.text and "<html" not in changed.text
+
+
+# --- Several invoices at once --------------------------------------------------------------
+
+
+async def test_a_basket_of_two_invoices_is_one_payment(pay: Payments) -> None:
+    first, second = await claire_with_invoices(pay, 1500, 2550)
+    selection = await pay.client.get(f"/boe/paiement/selection?facture={first}")
+    assert f'value="{first}" id="pay-{first}" checked' in selection.text
+    assert f'value="{second}" id="pay-{second}">' in selection.text
+    summary = await pay.client.get(
+        f"/boe/paiement/selection/resume?regie=CANT&facture={first}&facture={second}",
+        headers={"hx-request": "true"},
+    )
+    assert 'Nombre de factures : <span class="basket__count">2</span>' in summary.text
+    assert "40,50\xa0€" in summary.text
+    # The fragment replaces the page's summary: same id in both, or the next swap finds nothing.
+    assert 'id="basket-summary-CANT"' in selection.text
+    assert 'id="basket-summary-CANT"' in summary.text
+
+    idop = await pay.start_payfip(first, second)
+    assert pay.sim.state.operations[idop].montant == "4050"
+    await pay.sim.state.complete(idop, "V")  # prélèvement
+
+    for invoice_id, amount in ((first, 1500), (second, 2550)):
+        row = await pay.invoice(invoice_id)
+        assert (row["status"], row["paid_cents"]) == (PAID, amount)
+    mail = await pay.portal.mail_to(CLAIRE, "Reçu")
+    assert "CANT-1" in mail.text and "CANT-2" in mail.text and "prélèvement" in mail.text
+    refdet = (await pay.attempt(idop))["refdet"]
+    result = await pay.client.get(f"/boe/paiement/{refdet}")
+    assert "paiement par prélèvement" in result.text
+
+
+async def test_what_cannot_be_paid_together_says_why(pay: Payments) -> None:
+    payer = await sign_in(pay.portal, "boe", CLAIRE)
+    cant = await add_invoice("boe", payer, "CANT-1", regie="CANT", amount=1000)
+    gard = await add_invoice("boe", payer, "GARD-1", regie="GARD", amount=1000)
+    debit = await add_invoice("boe", payer, "DEBIT-1", amount=1000, direct_debit=True)
+    treasury = await add_invoice("boe", payer, "TRES-1", amount=1000, status=TREASURY)
+    paid = await add_invoice("boe", payer, "PAID-1", amount=1000, paid=1000, status=PAID)
+    cheap = await add_invoice("boe", payer, "CHEAP-1", amount=50)
+    creche = await add_invoice("boe", payer, "CRECHE-1", regie="CRECHE", amount=1000)
+    other = await add_payer("boe", "P2", "Famille Durand", "durand@example.org")
+    theirs = await add_invoice("boe", other, "THEIRS-1", amount=1000)
+
+    async def refused(*ids: int) -> str:
+        response = await pay.start(*ids)
+        assert response.status_code == 409, response.text
+        assert not await PaymentAttempt.count()
+        return response.text
+
+    assert "même régie" in await refused(cant, gard)
+    assert "prélèvement automatique" in await refused(debit)
+    assert "Trésor public" in await refused(treasury)
+    assert "déjà réglée" in await refused(paid)
+    assert "1,00" in await refused(cheap)
+    assert "pas payable en ligne" in await refused(creche)
+    assert "ne vous est pas adressée" in await refused(theirs)
+    assert "au moins une facture" in await refused()
+
+    selection = await pay.client.get("/boe/paiement/selection")
+    assert f'id="pay-{cant}"' in selection.text and f'id="pay-{gard}"' in selection.text
+    assert f'id="pay-{debit}"' not in selection.text  # shown, with its reason, not selectable
+    assert "Ma facture est en prélèvement automatique" in selection.text
+    assert "THEIRS-1" not in selection.text and "TRES-1" not in selection.text
+
+
+async def test_a_regie_can_have_its_own_saisie(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 2000, regie="GARD")
+    idop = await pay.start_payfip(invoice_id)
+    assert pay.sim.state.operations[idop].saisie == "X"
+    await pay.sim.state.complete(idop, "P")
+    assert (await pay.attempt(idop))["state"] == "paid"
+
+
+async def test_a_commune_without_basket_pays_one_invoice_at_a_time(pay: Payments) -> None:
+    payer = await sign_in(pay.portal, "aure", JEAN, ref="A1")
+    first = await add_invoice("aure", payer, "PERI-1", amount=1000)
+    second = await add_invoice("aure", payer, "PERI-2", amount=1000)
+    html = await pay.detail(first, "aure")
+    assert f'href="/aure/paiement?facture={first}">Payer la facture</a>' in html
+    response = await pay.start(first, second, slug="aure")
+    assert response.status_code == 409 and "une par une" in response.text
+    selection = await pay.client.get("/aure/paiement/selection", follow_redirects=False)
+    assert selection.status_code == 303
+
+
+# --- What the portal believes, and what it does not ----------------------------------------
+
+
+async def test_a_forged_notification_changes_nothing(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 1000)
+    idop = await pay.start_payfip(invoice_id)
+    anonymous = httpx.AsyncClient(transport=httpx.ASGITransport(app=pay.app), base_url="http://x")
+    async with anonymous:
+        for body in (
+            {"idop": "b008a85d-9dc9-49a1-a68d-473c4f76f958"},  # not ours
+            {"idop": idop},  # ours, but the service says P5
+            {"idOp": idop, "resultrans": "P", "montant": "1000"},  # parameters are not read
+            {},
+        ):
+            response = await anonymous.post("/boe/payfip/notification", data=body)
+            assert response.status_code == 200 and response.content == b""
+    assert (await pay.attempt(idop))["state"] == "pending"
+    assert (await pay.invoice(invoice_id))["status"] == TO_PAY
+    # Where PayFiP is off, there is no notification endpoint.
+    assert (
+        await pay.client.post("/aure/payfip/notification", data={"idop": idop})
+    ).status_code == 404
+
+
+async def test_a_wrong_amount_is_flagged_not_settled(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 5000)
+    idop = await pay.start_payfip(invoice_id)
+    pay.sim.state.operations[idop].montant = "500"  # the service says another amount
+    await pay.sim.state.complete(idop, "P")
+    attempt = await pay.attempt(idop)
+    assert attempt["state"] == "review" and "montant" in attempt["note"]
+    assert (await pay.invoice(invoice_id))["status"] == TO_PAY
+    html = await pay.detail(invoice_id)
+    assert "vérification" in html and "Payer la facture" not in html
+    assert not await OutboundEmail.count().where(OutboundEmail.subject.like("Reçu%"))
+
+
+async def test_a_test_result_never_settles_a_production_payment(
+    clean_db: Engine, settings: Settings, simulator: RunningSimulator, mail_sink: MailSink
+) -> None:
+    async with paying(settings, simulator, mail_sink, saisie="W") as pay:
+        (invoice_id,) = await claire_with_invoices(pay, 5000)
+        idop = await pay.start_payfip(invoice_id)
+        assert pay.sim.state.operations[idop].saisie == "W"
+        pay.sim.state.operations[idop].saisie = "T"
+        await pay.sim.state.complete(idop, "P")
+        attempt = await pay.attempt(idop)
+        assert attempt["state"] == "review" and "saisie" in attempt["note"]
+        assert (await pay.invoice(invoice_id))["status"] == TO_PAY
+
+
+async def test_an_unknown_result_code_goes_to_review(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 5000)
+    idop = await pay.start_payfip(invoice_id)
+    operation = pay.sim.state.set_result(idop, "A")
+    operation.resultrans = "W"  # a code from a future version of the service
+    await pay.client.post("/boe/payfip/notification", data={"idop": idop})
+    attempt = await pay.attempt(idop)
+    assert attempt["state"] == "review" and attempt["result_code"] == "W"
+    assert (await pay.invoice(invoice_id))["status"] == TO_PAY
+
+
+async def test_duplicate_notifications_and_the_return_settle_exactly_once(pay: Payments) -> None:
+    first, second = await claire_with_invoices(pay, 1200, 3400)
+    idop = await pay.start_payfip(first, second)
+    pay.sim.state.set_result(idop, "P")
+    commune = pay.commune()
+    attempt = await services.find_by_provider_reference(commune.id, "payfip", idop)
+    assert attempt is not None
+    outcome = await provider_for_regie(commune, "CANT").fetch_outcome(idop)  # type: ignore[union-attr]
+
+    async def notify(i: int) -> int:
+        field = "idop" if i % 2 else "idOp"
+        return (await pay.client.post("/boe/payfip/notification", data={field: idop})).status_code
+
+    results = await asyncio.gather(
+        *(notify(i) for i in range(50)),
+        pay.client.get(f"/boe/payfip/retour?idop={idop}", follow_redirects=False),
+        # Checks of one attempt run one at a time in a process; these bypass that and really
+        # race to settle.
+        *(services.refresh(commune, attempt, pay.mailer, min_interval=0) for _ in range(10)),
+        *(services.apply_outcome(commune, attempt.id, outcome, pay.mailer) for _ in range(10)),
+    )
+    assert results[:50] == [200] * 50
+    assert set(results[51:]) == {"paid"}
+    for invoice_id, amount in ((first, 1200), (second, 3400)):
+        row = await pay.invoice(invoice_id)
+        assert (row["status"], row["paid_cents"]) == (PAID, amount)
+    assert await PaymentAttemptInvoice.count().where(PaymentAttemptInvoice.settled == True) == 2  # noqa: E712
+    assert await OutboundEmail.count().where(OutboundEmail.subject.like("Reçu%")) == 1
+
+
+async def test_a_lost_notification_is_settled_by_the_recheck(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 7000)
+    pay.sim.state.notifications = "lose"
+    idop = await pay.start_payfip(invoice_id)
+    communes = {c.id: c for c in pay.app.state.portal.communes.values()}
+
+    async def make_due() -> None:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        await PaymentAttempt.update({PaymentAttempt.next_check_at: past}).where(
+            PaymentAttempt.provider_reference == idop
+        )
+
+    # Not paid yet: the re-check hears P5 and waits longer before the next one.
+    await make_due()
+    assert await services.recheck_due(communes, pay.mailer) == 1
+    attempt = await pay.attempt(idop)
+    assert attempt["state"] == "pending" and attempt["result_code"] == "P5"
+    wait = services._aware(attempt["next_check_at"]) - dt.datetime.now(dt.UTC)
+    assert wait > dt.timedelta(seconds=services.RECHECK_FIRST_SECONDS)
+
+    await pay.sim.state.complete(idop, "P")  # paid, but the notification is lost
+    assert not pay.sim.state.notification_log or pay.sim.state.notification_log[-1].error
+    assert (await pay.invoice(invoice_id))["status"] == TO_PAY
+    assert await services.recheck_due(communes, pay.mailer) == 0  # not due yet
+    await make_due()
+    assert await services.recheck_due(communes, pay.mailer) == 1
+    assert (await pay.invoice(invoice_id))["status"] == PAID
+    await pay.portal.mail_to(CLAIRE, "Reçu")
+
+
+async def test_the_two_hour_rule(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 3000)
+    pay.sim.state.notifications = "lose"
+    old_idop = await pay.start_payfip(invoice_id)
+    # Result unknown (P5): no second payment of the same invoice.
+    again = await pay.start(invoice_id)
+    assert again.status_code == 409 and "en cours de traitement" in again.text
+
+    # Two hours later the invoice is released, although the re-check keeps asking about it.
+    two_hours_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2, minutes=1)
+    await PaymentAttempt.update({PaymentAttempt.created_at: two_hours_ago}).where(
+        PaymentAttempt.provider_reference == old_idop
+    )
+    assert "Payer la facture" in await pay.detail(invoice_id)
+    new_idop = await pay.start_payfip(invoice_id)
+    assert new_idop != old_idop
+    old, new = await pay.attempt(old_idop), await pay.attempt(new_idop)
+    assert old["refdet"] != new["refdet"] and old["state"] == "pending"
+
+    # The late result of the old attempt still counts; the new one then finds the invoice paid.
+    pay.sim.state.notifications = "send"
+    await pay.sim.state.complete(old_idop, "P")
+    assert (await pay.invoice(invoice_id))["paid_cents"] == 3000
+    await pay.sim.state.complete(new_idop, "P")
+    new = await pay.attempt(new_idop)
+    assert new["state"] == "review" and "changed" in new["note"]
+    assert (await pay.invoice(invoice_id))["paid_cents"] == 3000
+
+
+async def test_after_a_refusal_or_an_expiry_the_parent_can_try_again(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 3000)
+    idop = await pay.start_payfip(invoice_id)
+    await pay.sim.state.complete(idop, "R")
+    attempt = await pay.attempt(idop)
+    assert attempt["state"] == "refused"
+    result = await pay.client.get(f"/boe/paiement/{attempt['refdet']}")
+    assert "Paiement refusé" in result.text
+    assert f'href="/boe/paiement?facture={invoice_id}">Payer de nouveau</a>' in result.text
+    assert "Payer la facture" in await pay.detail(invoice_id)
+
+    idop = await pay.start_payfip(invoice_id)
+    pay.sim.state.purge()  # the night's clean-up: the idop is now P1
+    await pay.client.post("/boe/payfip/notification", data={"idop": idop})
+    assert (await pay.attempt(idop))["state"] == "expired"
+    assert "Payer la facture" in await pay.detail(invoice_id)
+
+    # Final states never change, whatever comes later.
+    commune = pay.commune()
+    final = await services.apply_outcome(
+        commune,
+        (await pay.attempt(idop))["id"],
+        PaymentOutcome(result="paid", verified=True),
+        pay.mailer,
+    )
+    assert final == "expired"
+
+
+async def test_a_refused_creation_gets_a_clear_message(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 3000)
+    pay.sim.state.queue_fault("A2", "creerPaiementSecurise")
+    response = await pay.start(invoice_id)
+    assert response.status_code == 503
+    assert "n’accepte pas votre adresse de messagerie" in response.text
+    pay.sim.state.queue_fault("TechIndisponibiliteErreur", "creerPaiementSecurise")
+    response = await pay.start(invoice_id)
+    assert response.status_code == 503 and "ne répond pas" in response.text
+    states = [row["state"] for row in await PaymentAttempt.select(PaymentAttempt.state)]
+    assert states == ["failed", "failed"]
+    assert "Payer la facture" in await pay.detail(invoice_id)  # nothing holds the invoice
+
+
+async def test_the_return_without_the_session_cookie_goes_to_the_result_page(
+    pay: Payments,
+) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 3000)
+    idop = await pay.start_payfip(invoice_id)
+    refdet = (await pay.attempt(idop))["refdet"]
+    await pay.sim.state.complete(idop, "P")
+    # A cross-site POST carries no SameSite=Lax cookie: the portal answers with a GET redirect.
+    anonymous = httpx.AsyncClient(transport=httpx.ASGITransport(app=pay.app), base_url="http://x")
+    async with anonymous:
+        back = await anonymous.post("/boe/payfip/retour", data={"idOp": idop})
+        assert back.status_code == 303 and back.headers["location"] == f"/boe/paiement/{refdet}"
+        login = await anonymous.get(back.headers["location"], follow_redirects=False)
+        assert login.headers["location"] == "/boe/connexion"
+    # Someone else's result page does not exist for them.
+    await pay.client.post("/boe/deconnexion", data={"_csrf_token": await pay.portal.csrf("/boe/")})
+    await add_payer("boe", "P9", "Famille Durand", "durand@example.org")
+    await pay.portal.activate("boe", "durand@example.org")
+    assert (await pay.client.get(f"/boe/paiement/{refdet}")).status_code == 404
+
+
+# --- TIPI ----------------------------------------------------------------------------------
+
+
+async def tipi_start(pay: Payments, invoice_id: int) -> dict[str, str]:
+    response = await pay.start(invoice_id, slug="aure")
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert location.startswith(pay.sim.tipi_url + "?")
+    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+
+
+async def test_tipi_records_a_paid_return_as_declared(pay: Payments) -> None:
+    payer = await sign_in(pay.portal, "aure", JEAN, ref="A1")
+    invoice_id = await add_invoice("aure", payer, "PERI-1", amount=10522)
+    sent = await tipi_start(pay, invoice_id)
+    assert {k: sent[k] for k in ("numcli", "montant", "saisie", "mel")} == {
+        "numcli": "005500",
+        "montant": "10522",
+        "saisie": "T",
+        "mel": JEAN,
+    }
+    assert sent["urlcl"] == "http://portail.test/aure/tipi/retour"
+    back = {
+        **{k: sent[k] for k in ("numcli", "exer", "refdet", "objet", "montant", "mel", "saisie")},
+        "resultrans": "P",
+        "numauto": "00000001",
+        "dattrans": "04052026",
+        "heurtrans": "1325",
+    }
+    response = await pay.client.post("/aure/tipi/retour", data=back, follow_redirects=False)
+    assert response.headers["location"] == f"/aure/paiement/{sent['refdet']}"
+    attempt = await services.get_attempt(pay.commune("aure").id, sent["refdet"])
+    assert attempt is not None and attempt.state == "declared"
+    assert attempt.authorisation_number == "00000001"
+    row = await pay.invoice(invoice_id)
+    assert (row["status"], row["paid_cents"]) == (TO_PAY, 0)  # unsigned: nothing settled
+    html = await pay.detail(invoice_id, "aure")
+    assert "doit encore être confirmé" in html and "Payer la facture" not in html
+    result = await pay.client.get(response.headers["location"])
+    assert "Paiement déclaré, à confirmer" in result.text
+    # A second return (a replay, a double click) changes nothing.
+    await pay.client.get("/aure/tipi/retour", params={**back, "resultrans": "R"})
+    assert (await services.get_attempt(pay.commune("aure").id, sent["refdet"])).state == "declared"  # type: ignore[union-attr]
+
+
+async def test_tipi_return_checks(pay: Payments) -> None:
+    payer = await sign_in(pay.portal, "aure", JEAN, ref="A1")
+    invoice_id = await add_invoice("aure", payer, "PERI-1", amount=10522)
+    commune_id = pay.commune("aure").id
+
+    sent = await tipi_start(pay, invoice_id)
+    back = {k: sent[k] for k in ("numcli", "exer", "refdet", "montant", "saisie")}
+    await pay.client.get("/aure/tipi/retour", params={**back, "montant": "100", "resultrans": "P"})
+    attempt = await services.get_attempt(commune_id, sent["refdet"])
+    assert attempt is not None and attempt.state == "review"
+
+    await PaymentAttempt.delete().where(PaymentAttempt.refdet == sent["refdet"])
+    sent = await tipi_start(pay, invoice_id)
+    back = {k: sent[k] for k in ("numcli", "exer", "refdet", "montant", "saisie")}
+    await pay.client.post("/aure/tipi/retour", data={**back, "resultrans": "A"})
+    assert (await services.get_attempt(commune_id, sent["refdet"])).state == "abandoned"  # type: ignore[union-attr]
+    assert "Payer la facture" in await pay.detail(invoice_id, "aure")
+
+    # A parent who never comes back from TIPI: after 2 days the attempt is closed.
+    sent = await tipi_start(pay, invoice_id)
+    three_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    await PaymentAttempt.update({PaymentAttempt.created_at: three_days_ago}).where(
+        PaymentAttempt.refdet == sent["refdet"]
+    )
+    assert await services.expire_stale() == 1
+    assert (await services.get_attempt(commune_id, sent["refdet"])).state == "expired"  # type: ignore[union-attr]
+
+    unknown = await pay.client.post(
+        "/aure/tipi/retour",
+        data={**back, "refdet": "ZZZZZZZZZZ", "resultrans": "P"},
+        follow_redirects=False,
+    )
+    assert unknown.headers["location"] == "/aure/paiements"
+    assert await PaymentAttempt.count().where(PaymentAttempt.state == "declared") == 0
