@@ -1,15 +1,19 @@
 """End-to-end harness: a real server subprocess, a real SMTP sink, a real Chromium.
 
-Session-wide: one mail sink (`mail_sink`), one seeded SQLite portal served by
-`portail serve` in a subprocess (`server`, its base URL), one headless Chromium (`browser`).
-Per test: a fresh browser context and page (`page`), once per viewport ("desktop", "phone").
+Session-wide: one mail sink (`mail_sink`), the PayFiP/TIPI simulator in a subprocess
+(`simulator_process`), one seeded SQLite portal served by `portail serve` in a subprocess
+(`server`, its base URL), configured like `examples/portail.demo.toml` but paying through that
+simulator, and one headless Chromium (`browser`).
+Per test: a fresh browser context and page (`page`), once per viewport ("desktop", "phone"), and
+`simulator`, to change the simulator's behaviour for the test (put back afterwards).
 
-On failure: a screenshot in `test-results/`, the server's log lines written during the test
-in the report, and at the end of the session the server log copied to `test-results/`.
+On failure: a screenshot in `test-results/`, the server's and the simulator's log lines written
+during the test in the report, and at the end of the session both logs copied to `test-results/`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -27,9 +31,19 @@ from typing import Any
 import pytest
 
 from core.mail.sink import MailSink
-from e2e.journeys import COMMUNE, Viewport, payer_address
+from e2e.journeys import (
+    COMMUNE,
+    PAYMENT_PASSWORD,
+    PAYMENT_SCENARIOS,
+    Viewport,
+    payer_address,
+    payment_payer,
+)
+from e2e.seed import invoices_csv
 
 REPO = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = REPO / "examples" / "portail.demo.toml"
+DEMO_SIMULATOR_URL = "http://127.0.0.1:8001"  # where the demo configuration sends payments
 VENV_BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 RESULTS = REPO / "test-results"
@@ -123,18 +137,161 @@ class Server:
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_since(0).splitlines()[-lines:])
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Simulator(Server):
+    """The PayFiP/TIPI simulator, and its control endpoints (`/_simulateur/...`)."""
+
+    knobs_changed: bool = False
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(  # noqa: S310 (the http:// URL of the subprocess)
+            f"{self.base_url}/_simulateur/{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return json.loads(response.read() or b"null")
+
+    def configure(self, **knobs: Any) -> dict[str, Any]:
+        """Set behaviour knobs, e.g. configure(notifications="lose"); the knobs afterwards."""
+        self.knobs_changed = True
+        return self._call("POST", "comportement", knobs)  # type: ignore[no-any-return]
+
+    def knobs(self) -> dict[str, Any]:
+        return self._call("GET", "comportement")  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        """Default knobs, and every operation forgotten."""
+        self._call("POST", "reinitialisation", {})
+        self.knobs_changed = False
+
+    def operations(self) -> list[dict[str, Any]]:
+        """Every operation (PayFiP and TIPI), each with its count of notifications sent."""
+        return self._call("GET", "operations")  # type: ignore[no-any-return]
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every notification the simulator posted, with its error (None: answered 2xx)."""
+        return self._call("GET", "notifications")  # type: ignore[no-any-return]
+
+    def operation(self, refdet: str) -> dict[str, Any]:
+        found = [op for op in self.operations() if op["refdet"] == refdet]
+        assert len(found) == 1, f"{len(found)} simulator operations for refdet {refdet}"
+        return found[0]
+
+
+def _keep_log(request: pytest.FixtureRequest, server: Server, name: str) -> None:
+    """After a failed session: the log in test-results/, and its tail in the report."""
+    if not request.session.testsfailed:
+        return
+    RESULTS.mkdir(exist_ok=True)
+    shutil.copyfile(server.log_path, RESULTS / f"e2e-{name}.log")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("-", f"end of the e2e {name} log")
+        reporter.write_line(server.log_tail())
+        reporter.write_line(f"(whole log: {RESULTS / f'e2e-{name}.log'})")
+
+
+@pytest.fixture(scope="session")
+def simulator_process(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Simulator]:
+    """`python -m simulators.payfip` on a free port; the portal's notifications and the
+    browser's payment pages go to it over loopback."""
+    tmp = tmp_path_factory.mktemp("simulateur")
+    port = free_port()
+    log_path = tmp / "simulator.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [str(VENV_BIN / "python"), "-m", "simulators.payfip"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    simulator = Simulator(base_url=f"http://127.0.0.1:{port}", log_path=log_path, process=process)
+    try:
+        _wait_until_up(simulator, "/_simulateur/comportement", "simulator")
+        yield simulator
+    finally:
+        simulator.stop()
+        _keep_log(request, simulator, "simulator")
+
+
+@pytest.fixture
+def simulator(simulator_process: Simulator, request: pytest.FixtureRequest) -> Iterator[Simulator]:
+    """The simulator, for a test that looks at its operations or changes its knobs: changed
+    knobs are put back to their defaults (and operations forgotten) after the test."""
+    try:
+        yield simulator_process
+    finally:
+        if _failed(request.node):
+            report = getattr(request.node, "rep_call", None) or request.node.rep_setup
+            try:
+                state = json.dumps(
+                    {
+                        "knobs": simulator_process.knobs(),
+                        "operations": simulator_process.operations(),
+                    },
+                    indent=2,
+                )
+            except (urllib.error.URLError, OSError) as exc:
+                state = f"could not read it: {exc}"
+            report.sections.append(("e2e simulator state", state))
+        if simulator_process.knobs_changed:
+            simulator_process.reset()
+
+
+def _seed_payments(tmp: Path) -> list[list[str]]:
+    """The seeding commands of the payment journeys' payers (one CSV file per commune)."""
+    commands = []
+    for commune in sorted({commune for commune, _ in PAYMENT_SCENARIOS.values()}):
+        payers = [
+            payment_payer(scenario, viewport.name)
+            for scenario, (where, _) in PAYMENT_SCENARIOS.items()
+            if where == commune
+            for viewport in VIEWPORTS
+        ]
+        path = tmp / f"e2e-factures-{commune}.csv"
+        path.write_text(invoices_csv(row for p in payers for row in p.csv_rows()), "utf-8")
+        seed = [str(VENV_BIN / "python"), str(REPO / "e2e" / "seed.py"), commune]
+        commands.append([*seed, "--invoices", str(path), "--password", PAYMENT_PASSWORD])
+    return commands
+
 
 @pytest.fixture(scope="session")
 def server_process(
-    mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    mail_sink: MailSink,
+    simulator_process: Simulator,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("portail")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
+    # The demo configuration, paying through this session's simulator.
+    demo_config = DEMO_CONFIG.read_text("utf-8")
+    assert DEMO_SIMULATOR_URL in demo_config, f"{DEMO_CONFIG} no longer uses {DEMO_SIMULATOR_URL}"
+    config_path = tmp / "portail.toml"
+    config_path.write_text(
+        demo_config.replace(DEMO_SIMULATOR_URL, simulator_process.base_url), "utf-8"
+    )
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp / 'e2e.sqlite'}",
-        "PORTAIL_CONFIG": str(REPO / "examples" / "portail.demo.toml"),
+        "PORTAIL_CONFIG": str(config_path),
         "PORTAIL_SECRET_KEY": secrets.token_urlsafe(32),
         "PORTAIL_BASE_URL": base_url,
         "SMTP_HOST": "127.0.0.1",
@@ -150,6 +307,7 @@ def server_process(
     for command in (
         [str(VENV_BIN / "portail"), "seed-demo"],
         [str(VENV_BIN / "python"), str(REPO / "e2e" / "seed.py"), COMMUNE, *addresses],
+        *_seed_payments(tmp),
     ):
         done = subprocess.run(command, **setup)  # like check=True, with a readable failure
         if done.returncode != 0:
@@ -170,41 +328,29 @@ def server_process(
         _wait_until_up(server)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if request.session.testsfailed:
-            RESULTS.mkdir(exist_ok=True)
-            shutil.copyfile(log_path, RESULTS / "e2e-server.log")
-            reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_sep("-", "end of the e2e server log")
-                reporter.write_line(server.log_tail())
-                reporter.write_line(f"(whole log: {RESULTS / 'e2e-server.log'})")
+        server.stop()
+        _keep_log(request, server, "server")
 
 
-def _wait_until_up(server: Server) -> None:
+def _wait_until_up(server: Server, path: str = "/", name: str = "server") -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     last_error = ""
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            last_error = f"the server exited with code {server.process.returncode}"
+            last_error = f"the {name} exited with code {server.process.returncode}"
             break
         try:
             # S310: the URL is the http:// one built above.
-            with urllib.request.urlopen(server.base_url + "/", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(server.base_url + path, timeout=2) as response:  # noqa: S310
                 if response.status == 200:
                     return
-                last_error = f"GET / answered {response.status}"
+                last_error = f"GET {path} answered {response.status}"
         except (urllib.error.URLError, OSError) as exc:
             last_error = str(exc)
         time.sleep(0.1)
     log = server.log_tail(200)
     print(log, file=sys.stderr)
-    pytest.fail(f"the server did not start ({last_error}); its log:\n{log}", pytrace=False)
+    pytest.fail(f"the {name} did not start ({last_error}); its log:\n{log}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -240,7 +386,11 @@ def viewport(request: pytest.FixtureRequest) -> Viewport:
 
 @pytest.fixture
 def page(
-    browser: Any, viewport: Viewport, server_process: Server, request: pytest.FixtureRequest
+    browser: Any,
+    viewport: Viewport,
+    server_process: Server,
+    simulator_process: Simulator,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Any]:
     from playwright.sync_api import expect
 
@@ -249,6 +399,7 @@ def page(
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     page = context.new_page()
     log_offset = server_process.log_size()
+    simulator_log_offset = simulator_process.log_size()
     try:
         yield page
     finally:
@@ -262,6 +413,12 @@ def page(
             report = getattr(request.node, "rep_call", None) or request.node.rep_setup
             report.sections.append(
                 ("e2e server log during the test", server_process.log_since(log_offset))
+            )
+            report.sections.append(
+                (
+                    "e2e simulator log during the test",
+                    simulator_process.log_since(simulator_log_offset),
+                )
             )
             report.sections.append(("e2e page URL", page.url))
         context.close()

@@ -13,6 +13,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from core.mail.sink import MailSink, ReceivedMail
+from e2e.seed import InvoiceRow
 
 COMMUNE = "boe"
 MAIL_TIMEOUT = 15.0
@@ -40,9 +41,9 @@ def payer_address(scenario: str, viewport: str) -> str:
     return f"e2e-{scenario}-{viewport}@example.org"
 
 
-def url(base_url: str, path: str = "") -> str:
+def url(base_url: str, path: str = "", commune: str = COMMUNE) -> str:
     """The absolute URL of a page of the commune: url(base, "mes-informations")."""
-    return f"{base_url}/{COMMUNE}/{path}"
+    return f"{base_url}/{commune}/{path}"
 
 
 # --- Mail ----------------------------------------------------------------------------------
@@ -87,8 +88,10 @@ def assert_fits_the_width(page: Page) -> None:
     assert overflow <= 0, f"{page.url} is {overflow} px wider than the viewport"
 
 
-def expect_logged_in_home(page: Page, base_url: str, info: str | None = None) -> None:
-    expected = url(base_url) + (f"?info={info}" if info else "")
+def expect_logged_in_home(
+    page: Page, base_url: str, info: str | None = None, commune: str = COMMUNE
+) -> None:
+    expected = url(base_url, commune=commune) + (f"?info={info}" if info else "")
     expect(page).to_have_url(expected)
     expect(page.get_by_role("heading", name=HOME_HEADING, level=1)).to_be_visible()
     nav = page.get_by_role("navigation", name="Menu principal")
@@ -146,9 +149,17 @@ def activate(page: Page, base_url: str, sink: MailSink, email: str, password: st
     expect_logged_in_home(page, base_url, info="activated")
 
 
-def login(page: Page, base_url: str, email: str, password: str, *, remember: bool = False) -> None:
+def login(
+    page: Page,
+    base_url: str,
+    email: str,
+    password: str,
+    *,
+    remember: bool = False,
+    commune: str = COMMUNE,
+) -> None:
     """Fill and send the login form (the outcome is for the caller to check)."""
-    page.goto(url(base_url))
+    page.goto(url(base_url, commune=commune))
     assert_fields_labelled(page)
     page.get_by_label("Adresse de messagerie").fill(email)
     page.get_by_label("Mot de passe", exact=True).fill(password)
@@ -182,3 +193,94 @@ def open_account_page(page: Page, base_url: str) -> None:
     expect(page.get_by_role("heading", name="Mes informations", level=1)).to_be_visible()
     assert_fields_labelled(page)
     assert_fits_the_width(page)
+
+
+# --- Online payment ------------------------------------------------------------------------
+
+PAYMENT_PASSWORD = "on paie la cantine en ligne"
+"""The password of every payment journey's account (seeded active: activation has its tests)."""
+
+ACCEPTED_CARD = "4242 4242 4242 4242"
+REFUSED_CARD = "4000 0000 0000 0002"
+RECEIPT_SUBJECT = "Reçu de votre paiement de"
+
+# Scenario -> (commune, its invoices as (régie, cents), or (régie, cents, authorisation number)
+# for one already paid online). Every scenario has its own payer and account per viewport, so
+# payments never share an invoice.
+PAYMENT_SCENARIOS: dict[str, tuple[str, tuple[tuple[str, int] | tuple[str, int, str], ...]]] = {
+    "card": ("boe", (("CANT", 1234), ("CANT", 2010), ("PERI", 1500))),
+    "basket": ("boe", (("CANT", 2345), ("CANT", 3456), ("PERI", 4567))),
+    "refused": ("boe", (("CANT", 4321),)),
+    "abandon": ("boe", (("PERI", 5432),)),
+    "debit": ("boe", (("CANT", 6543),)),
+    "lost": ("boe", (("CANT", 7654),)),
+    "tipi": ("aure", (("MULTI", 8765), ("MULTI", 1999))),
+    # "Réglées" after online payments, as PayFiP numbers its authorisations.
+    "settled": ("boe", (("CANT", 6205, "540797953065-tip"), ("PERI", 2800, "540797953066-tip"))),
+}
+PAYMENT_OBJECTS = {
+    "CANT": "Restauration scolaire",
+    "PERI": "Garderie",
+    "MULTI": "Cantine et garderie",
+}
+
+
+@dataclass(frozen=True)
+class SeededInvoice:
+    number: str
+    regie: str
+    cents: int
+    authorisation: str = ""
+    """Set for an invoice seeded as already paid online."""
+
+
+@dataclass(frozen=True)
+class PaymentPayer:
+    """The payer of a payment scenario at a viewport: an active account, its invoices."""
+
+    scenario: str
+    viewport: str
+
+    @property
+    def commune(self) -> str:
+        return PAYMENT_SCENARIOS[self.scenario][0]
+
+    @property
+    def email(self) -> str:
+        return payer_address(f"pay-{self.scenario}", self.viewport)
+
+    @property
+    def reference(self) -> str:
+        return f"E2E-PAY-{self.scenario}-{self.viewport}".upper()
+
+    @property
+    def invoices(self) -> list[SeededInvoice]:
+        """CANT-E2E-CARD-D1...: the invoice numbers say whose they are (as short as real ones)."""
+        tag = f"E2E-{self.scenario}-{self.viewport[0]}".upper()
+        return [
+            SeededInvoice(f"{entry[0]}-{tag}{index}", *entry)
+            for index, entry in enumerate(PAYMENT_SCENARIOS[self.scenario][1], start=1)
+        ]
+
+    def csv_rows(self) -> list[InvoiceRow]:
+        """Rows for `e2e.seed.invoices_csv()`."""
+        name = f"Famille {self.scenario.capitalize()} ({self.viewport})"
+        return [
+            InvoiceRow(
+                self.reference,
+                name,
+                self.email,
+                i.regie,
+                i.number,
+                i.cents,
+                PAYMENT_OBJECTS[i.regie],
+                i.authorisation,
+            )
+            for i in self.invoices
+        ]
+
+
+def payment_payer(scenario: str, viewport: str) -> PaymentPayer:
+    if scenario not in PAYMENT_SCENARIOS:
+        raise KeyError(f"no payment scenario {scenario!r} in PAYMENT_SCENARIOS")
+    return PaymentPayer(scenario, viewport)

@@ -1,17 +1,80 @@
 """Add the end-to-end suite's own payers to the database (run before `portail serve`).
 
     python e2e/seed.py boe e2e-activation-desktop@example.org e2e-login-phone@example.org ...
+    python e2e/seed.py boe --invoices factures.csv --password "…"
 
 Settings come from the environment, as for the server (DATABASE_URL, PORTAIL_CONFIG): the
-database must already be migrated (`portail seed-demo` does it). One payer per address, none
-with an account: each scenario activates its own, so tests never share a password or an address.
-Idempotent: an address already known to the commune is skipped.
+database must already be migrated (`portail seed-demo` does it).
+
+- With addresses: one payer per address, none with an account: each scenario activates its
+  own, so tests never share a password or an address.
+- With `--invoices`: the payers and invoices of a billing export (`invoices_csv()`), imported
+  as a commune's would be, then an active account with `--password` for each of their addresses
+  (the payment journeys log in directly: activation has its own tests).
+
+Idempotent: an address already known to the commune, an account that exists, an invoice already
+imported are left alone.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import csv
+import datetime as dt
+import io
 import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+CSV_HEADER = (
+    "reference_debiteur;nom_debiteur;emails;regie;numero_facture;reference_paiement;objet;"
+    "date_emission;date_echeance;montant;montant_regle;statut;date_reglement;mode_reglement;"
+    "numero_autorisation;prelevement;date_prelevement"
+)
+
+
+class InvoiceRow(NamedTuple):
+    """An invoice of `invoices_csv()`; with an authorisation number, already paid online."""
+
+    payer_reference: str
+    payer_name: str
+    email: str
+    regie: str
+    number: str
+    cents: int
+    objet: str
+    authorisation: str = ""
+
+
+def invoices_csv(rows: Iterable[InvoiceRow], today: dt.date | None = None) -> str:
+    """A billing export of these invoices, issued 20 days ago and due in 30 days; the ones with
+    an authorisation number were paid online yesterday, the others are still to pay."""
+    today = today or dt.date.today()
+    issued = (today - dt.timedelta(days=20)).strftime("%d/%m/%Y")
+    due = (today + dt.timedelta(days=30)).strftime("%d/%m/%Y")
+    paid_on = (today - dt.timedelta(days=1)).strftime("%d/%m/%Y")
+    lines = [CSV_HEADER]
+    for row in rows:
+        amount = f"{row.cents // 100},{row.cents % 100:02d}"
+        if row.authorisation:
+            settlement = f"{amount};réglée;{paid_on};en ligne;{row.authorisation}"
+        else:
+            settlement = ";à régler;;;"
+        lines.append(
+            f"{row.payer_reference};{row.payer_name};{row.email};{row.regie};{row.number};;"
+            f"{row.objet};{issued};{due};{amount};{settlement};non;"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def csv_addresses(data: str) -> list[str]:
+    """The payers' addresses of a billing export."""
+    lines = csv.DictReader(io.StringIO(data, newline=""), delimiter=";")
+    return sorted(
+        {e.strip().lower() for line in lines for e in line["emails"].split(",") if e.strip()}
+    )
 
 
 async def seed(slug: str, emails: list[str]) -> int:
@@ -52,12 +115,84 @@ async def seed(slug: str, emails: list[str]) -> int:
     return added
 
 
+async def seed_invoices(slug: str, data: str, password: str) -> tuple[int, int]:
+    """Import a billing export into the commune, then give each of its addresses an active
+    account.
+
+    Returns (invoices created, accounts created).
+    """
+    from core import db
+    from core.accounts.passwords import hash_password
+    from core.accounts.services import link_payers
+    from core.accounts.tables import Account
+    from core.app import build_jinja_env
+    from core.cli import load_checked_config
+    from core.communes.services import sync_communes
+    from core.invoices.importer import import_invoices
+    from core.plugins import get_plugin_manager
+    from core.settings import Settings
+
+    settings = Settings.from_env()
+    config = load_checked_config(settings.config_path)
+    engine = db.use_database(settings.database_url)
+    await db.open_database(engine)
+    created = 0
+    try:
+        commune_id = (await sync_communes(config))[slug]
+        report = await import_invoices(
+            commune_id,
+            data,
+            pdf_dir=None,
+            data_dir=Path(settings.data_dir),
+            env=build_jinja_env(settings, get_plugin_manager()),
+            base_url=settings.base_url,
+        )
+        if report.errors:
+            details = "; ".join(f"{e.line}/{e.column}: {e.message}" for e in report.errors[:5])
+            raise RuntimeError(f"the e2e invoices do not import: {details}")
+        password_hash = await hash_password(password)  # one hashing for every account
+        now = dt.datetime.now(dt.UTC)
+        async with db.transaction():
+            for email in csv_addresses(data):
+                if await Account.exists().where(
+                    (Account.commune == commune_id) & (Account.email == email)
+                ):
+                    continue
+                rows = await Account.insert(
+                    Account(
+                        commune=commune_id,
+                        email=email,
+                        password_hash=password_hash,
+                        state="active",
+                        created_at=now,
+                        activated_at=now,
+                    )
+                ).returning(Account.id)
+                await link_payers(commune_id, rows[0]["id"], email)
+                created += 1
+    finally:
+        await db.close_database(engine)
+    return report.created, created
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 2:
-        print("usage: seed.py <commune slug> <address>...", file=sys.stderr)
-        return 2
-    added = asyncio.run(seed(argv[0], argv[1:]))
-    print(f"e2e payers: {added} added to {argv[0]}")
+    parser = argparse.ArgumentParser(prog="seed.py", description=__doc__.splitlines()[0])
+    parser.add_argument("commune", help="the commune's slug")
+    parser.add_argument("addresses", nargs="*", help="payers to add, without an account")
+    parser.add_argument("--invoices", type=Path, help="a billing export to import")
+    parser.add_argument("--password", help="the password of the export's accounts")
+    args = parser.parse_args(argv)
+    if args.invoices is None:
+        if not args.addresses:
+            parser.error("give addresses, or --invoices")
+        added = asyncio.run(seed(args.commune, args.addresses))
+        print(f"e2e payers: {added} added to {args.commune}")
+        return 0
+    if args.addresses or not args.password:
+        parser.error("--invoices takes --password, and no addresses")
+    data = args.invoices.read_text("utf-8")
+    invoices, accounts = asyncio.run(seed_invoices(args.commune, data, args.password))
+    print(f"e2e invoices: {invoices} added to {args.commune}, with {accounts} active accounts")
     return 0
 
 
