@@ -995,8 +995,8 @@ async def _alert_messages(
     in a worker thread (the event loop keeps serving meanwhile)."""
     if not new_by_payer:
         return []
-    # Every link of the commune's active accounts, filtered here: account_payer has no index
-    # on payer, so `payer IN (…)` would make SQLite scan the links once per value.
+    # Every link of the commune's active accounts in one query, filtered here: a big import
+    # touches thousands of payers, and an IN list that long costs more than the commune's links.
     payers_of: dict[int, list[int]] = defaultdict(list)
     for account_id, payer_id in await db_bulk.fetch_tuples(
         'SELECT ap."account", ap."payer" FROM "account_payer" ap '

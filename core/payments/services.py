@@ -594,6 +594,12 @@ async def _settle(
     """Mark the attempt paid and its invoices réglées, in one transaction, exactly once."""
     paid_at: dt.datetime = record[PaymentAttempt.paid_at]
     async with transaction():
+        # Two attempts may pay the same invoice (a late result after the 2-hour release): lock
+        # the invoices first, so the second reads what the first wrote and goes to review.
+        invoice_ids = await PaymentAttemptInvoice.select(PaymentAttemptInvoice.invoice).where(
+            PaymentAttemptInvoice.attempt == attempt_id
+        )
+        await _lock_invoices([row["invoice"] for row in invoice_ids])
         links = await PaymentAttemptInvoice.select(
             PaymentAttemptInvoice.id,
             PaymentAttemptInvoice.invoice,

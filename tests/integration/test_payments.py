@@ -19,20 +19,22 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 
 from core.accounts.services import Mailer
 from core.app import create_app
-from core.config import parse_config
+from core.config import ConfigError, parse_config
 from core.db import Engine
-from core.hookspecs import PaymentOutcome
+from core.hookspecs import PaymentOutcome, PaymentRedirect, PaymentRequest, hookimpl
 from core.invoices.tables import PAID, TO_PAY, TREASURY, Invoice
 from core.mail.sink import MailSink
 from core.mail.tables import OutboundEmail
 from core.payments import services
 from core.payments.providers import provider_for_regie, providers
 from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
+from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.settings import Settings
 from simulators.payfip import RunningSimulator, asgi_notifier, running_simulator
 from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve, sign_in
@@ -174,6 +176,97 @@ async def test_hook_payment_providers(pay: Payments) -> None:
     # Straight from the service: an unknown idop is P1, which means "expired".
     outcome = await payfip.fetch_outcome("00000000-0000-0000-0000-000000000000")
     assert outcome == PaymentOutcome(result="expired", code="P1", verified=True)
+
+
+class CounterSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class CounterProvider:
+    """A further payment service, as a third-party plugin would bring it: the core does the rest."""
+
+    name = "counter"
+    label = "Paiement au guichet"
+    verifies_results = True
+    max_amount_cents = 100_000
+    form_origins = ()
+
+    def __init__(self) -> None:
+        self.started: dict[str, PaymentRequest] = {}
+
+    async def start(self, request: PaymentRequest) -> PaymentRedirect:
+        reference = f"G{request.refdet}"
+        self.started[reference] = request
+        return PaymentRedirect(
+            url=request.commune.url(f"guichet/{reference}"), provider_reference=reference
+        )
+
+    async def fetch_outcome(self, provider_reference: str) -> PaymentOutcome:
+        request = self.started[provider_reference]
+        return PaymentOutcome(
+            result="paid",
+            code="OK",
+            verified=True,
+            numcli=request.numcli,
+            refdet=request.refdet,
+            amount_cents=request.amount_cents,
+            authorisation_number="GUICHET-1",
+        )
+
+
+class CounterPlugin:
+    def __init__(self) -> None:
+        self.provider = CounterProvider()
+
+    @hookimpl
+    def register_plugin_settings(self, register: Any) -> None:
+        register("counter", CounterSettings)
+
+    @hookimpl
+    def payment_providers(self) -> list[CounterProvider]:
+        return [self.provider]
+
+
+async def test_a_further_provider_is_one_more_plugin(
+    clean_db: Engine, settings: Settings, simulator: RunningSimulator, mail_sink: MailSink
+) -> None:
+    plugin = CounterPlugin()
+    raw = msgspec.to_builtins(payment_config(simulator))
+    boe = raw["communes"][0]
+    boe["plugins"]["counter"] = {}
+    boe["regies"][0]["payment_provider"] = "payfip"
+    boe["regies"][1]["payment_provider"] = "counter"
+    known = {**collect_plugin_settings(get_plugin_manager()), "counter": CounterSettings}
+    config = parse_config(raw, known)
+    app = create_app(
+        dataclasses.replace(settings, payment_recheck_interval=0),
+        config=config,
+        extra_plugins=[("counter", plugin)],
+    )
+    async with serve(app) as client:
+        pay = Payments(Portal(client=client, sink=mail_sink, settings=settings), simulator, app)
+        payer = await sign_in(pay.portal, "boe", CLAIRE)
+        cant = await add_invoice("boe", payer, "CANT-1", regie="CANT", amount=1000)
+        gard = await add_invoice("boe", payer, "GARD-1", regie="GARD", amount=2500)
+        assert (await pay.start_payfip(cant)) in pay.sim.state.operations  # still PayFiP
+        response = await pay.start(gard)
+        assert response.status_code == 303
+        reference = response.headers["location"].rsplit("/", 1)[1]
+        assert reference in plugin.provider.started
+        commune = pay.commune()
+        attempt = await services.find_by_provider_reference(commune.id, "counter", reference)
+        assert attempt is not None
+        assert await services.refresh(commune, attempt, pay.mailer, min_interval=0) == "paid"
+        row = await pay.invoice(gard)
+        assert (row["status"], row["authorisation_number"]) == (PAID, "GUICHET-1")
+
+    # With two services and a régie naming neither, the portal refuses to start.
+    del boe["regies"][1]["payment_provider"]
+    app = create_app(settings, config=parse_config(raw, known), extra_plugins=[("counter", plugin)])
+    with pytest.raises(ExceptionGroup) as failed:  # the lifespan wraps start-up errors
+        async with serve(app):
+            pass
+    assert failed.group_contains(ConfigError, match=r"regies\[GARD\]\.payment_provider: several")
 
 
 # --- One invoice, by card ------------------------------------------------------------------
@@ -497,6 +590,34 @@ async def test_the_two_hour_rule(pay: Payments) -> None:
     new = await pay.attempt(new_idop)
     assert new["state"] == "review" and "changed" in new["note"]
     assert (await pay.invoice(invoice_id))["paid_cents"] == 3000
+
+
+async def test_two_attempts_paying_one_invoice_at_once_settle_it_once(pay: Payments) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 3000)
+    pay.sim.state.notifications = "lose"
+    old_idop = await pay.start_payfip(invoice_id)
+    two_hours_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2, minutes=1)
+    await PaymentAttempt.update({PaymentAttempt.created_at: two_hours_ago}).where(
+        PaymentAttempt.provider_reference == old_idop
+    )
+    new_idop = await pay.start_payfip(invoice_id)
+    commune = pay.commune()
+    provider = provider_for_regie(commune, "CANT")
+    assert provider is not None
+    attempts, outcomes = [], []
+    for idop in (old_idop, new_idop):
+        pay.sim.state.set_result(idop, "P")
+        attempts.append((await pay.attempt(idop))["id"])
+        outcomes.append(await provider.fetch_outcome(idop))
+    states = await asyncio.gather(
+        *(
+            services.apply_outcome(commune, attempt, outcome, pay.mailer)
+            for attempt, outcome in zip(attempts, outcomes, strict=True)
+        )
+    )
+    assert sorted(states) == ["paid", "review"]
+    row = await pay.invoice(invoice_id)
+    assert (row["status"], row["paid_cents"]) == (PAID, 3000)
 
 
 async def test_after_a_refusal_or_an_expiry_the_parent_can_try_again(pay: Payments) -> None:
