@@ -14,7 +14,13 @@ from playwright.sync_api import Page, expect
 
 from core.mail.sink import MailSink
 from e2e.conftest import Viewport
-from e2e.journeys import activate, assert_fits_the_width, url, wait_for_mail
+from e2e.journeys import (
+    activate,
+    assert_accessible,
+    assert_fits_the_width,
+    url,
+    wait_for_mail,
+)
 
 PASSWORD = "les enfants mangent à la cantine"
 ADDRESSES = {"desktop": "y.benali@example.org", "phone": "s.benali@example.org"}
@@ -32,8 +38,11 @@ def test_parent_space_journey(
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("sera fermé du 24 décembre")
+    assert_accessible(page)
     dialog.get_by_role("button", name="Fermer").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
+    # The keyboard focus stays where the message was, not at the top of the page.
+    expect(page.locator("#important-message")).to_be_focused()
     expect(page.get_by_text("Nouveaux tarifs de la restauration scolaire")).to_be_visible()
     page.reload()
     expect(page.get_by_role("dialog")).to_have_count(0)
@@ -46,9 +55,11 @@ def test_parent_space_journey(
     expect(page.get_by_text(re.compile(r"Reste à payer : \d"))).to_be_visible()
     expect(page.get_by_role("link", name="CANT-2026-1002")).to_be_visible()
     assert_fits_the_width(page)
+    assert_accessible(page)
     page.get_by_role("link", name=re.compile(r"^Réglées")).click()
     expect(page).to_have_url(url(server, "factures/reglees"))
     expect(page.get_by_role("link", name="PERI-2026-0902")).to_be_visible()
+    assert_accessible(page)
     page.get_by_role("link", name=re.compile(r"^En trésorerie")).click()
     expect(page).to_have_url(url(server, "factures/tresorerie"))
     expect(page.get_by_text("avis des sommes à payer").first).to_be_visible()
@@ -69,6 +80,7 @@ def test_parent_space_journey(
     page.get_by_label("Message", exact=True).fill(text)
     page.get_by_role("button", name="Envoyer").click()
     expect(page.get_by_role("status")).to_contain_text("Votre message a été envoyé")
+    assert_accessible(page)
     to_service = mail_sink.wait_for(
         lambda m: "facturation@boe.example.org" in m.recipients and text in m.text, timeout=15
     )
@@ -77,6 +89,7 @@ def test_parent_space_journey(
 
     # Paper opt-out: a confirmation step, then the service is told.
     page.goto(url(server, "mes-informations"))
+    assert_accessible(page)
     page.get_by_role("link", name="Ne pas recevoir les factures au format papier").click()
     page.get_by_role("button", name="Confirmer").click()
     expect(page.get_by_role("status")).to_contain_text("vous ne recevrez plus les factures")

@@ -10,7 +10,7 @@ from litestar.response import Redirect
 from core.accounts.controllers import require_account
 from core.announcements import services
 from core.communes.context import CommuneContext
-from core.web.render import is_htmx
+from core.web.render import is_htmx, render
 
 
 def _int(value: object) -> int:
@@ -26,7 +26,8 @@ class AnnouncementController(Controller):
     @post("/message/fermer", name="close_message")
     async def close_message(self, request: Request, commune: CommuneContext) -> Response[Any]:
         """Remember the closing, per account and message version. Without JavaScript: back to
-        the home page. With htmx: an empty fragment that replaces the dialog."""
+        the home page. With htmx: a hidden "Message fermé." that replaces the dialog and keeps
+        the keyboard focus there."""
         account = await require_account(request, commune)
         form = await request.form()
         await services.dismiss(
@@ -36,7 +37,5 @@ class AnnouncementController(Controller):
             _int(form.get("version", "")),
         )
         if is_htmx(request):
-            return Response(
-                content="", media_type="text/html", status_code=200, headers={"Vary": "HX-Request"}
-            )
+            return render(request, "announcements/_message_closed.html")
         return Redirect(path=commune.root, status_code=303)
