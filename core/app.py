@@ -84,6 +84,9 @@ def create_app(
         config = load_config(settings.config_path, plugin_types)
     else:
         config = parse_config(msgspec.to_builtins(config), plugin_types)
+    problems = provider_problems(commune_contexts(config, pm, plugin_types, {}))
+    if problems:
+        raise ConfigError("; ".join(problems))
     engine = use_database(settings.database_url)
     env = build_jinja_env(settings, pm)
     portal = Portal(settings=settings, config=config, pm=pm, env=env, plugin_types=plugin_types)
@@ -93,21 +96,7 @@ def create_app(
         await open_database(engine)
         try:
             ids = await sync_communes(config)
-            portal.communes = {
-                c.slug: CommuneContext(
-                    id=ids[c.slug],
-                    config=c,
-                    hooks=CommuneHooks(pm, c.enabled_plugins()),
-                    plugin_settings={
-                        name: plugin_settings(c, name, plugin_types[name])
-                        for name in c.enabled_plugins()
-                    },
-                )
-                for c in config.communes
-            }
-            problems = [p for c in portal.communes.values() for p in check_providers(c)]
-            if problems:
-                raise ConfigError("; ".join(problems))
+            portal.communes = commune_contexts(config, pm, plugin_types, ids)
             if settings.run_outbox_sender:
                 portal.background.append(asyncio.create_task(_run_outbox(settings)))
             portal.background.append(asyncio.create_task(_housekeeping()))
@@ -158,6 +147,32 @@ def create_app(
         state=State({"portal": portal}),
     )
     return app
+
+
+def commune_contexts(
+    config: PortalConfig,
+    pm: pluggy.PluginManager,
+    plugin_types: dict[str, type],
+    ids: dict[str, int],
+) -> dict[str, CommuneContext]:
+    """Each commune as handlers and hooks see it: its row id (`ids`, by slug), its hooks, its
+    plugins' typed settings."""
+    return {
+        c.slug: CommuneContext(
+            id=ids.get(c.slug, 0),
+            config=c,
+            hooks=CommuneHooks(pm, c.enabled_plugins()),
+            plugin_settings={
+                name: plugin_settings(c, name, plugin_types[name]) for name in c.enabled_plugins()
+            },
+        )
+        for c in config.communes
+    }
+
+
+def provider_problems(communes: dict[str, CommuneContext]) -> list[str]:
+    """Configuration problems only the plugins can tell (which service pays each régie)."""
+    return [problem for commune in communes.values() for problem in check_providers(commune)]
 
 
 def provide_commune(request: Request, slug: str) -> CommuneContext:

@@ -83,7 +83,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def load_checked_config(path: str) -> PortalConfig:
-    return load_config(path, collect_plugin_settings(get_plugin_manager()))
+    """The configuration, with what only the plugins can check (each régie's payment service)."""
+    from core.app import commune_contexts, provider_problems
+
+    pm = get_plugin_manager()
+    plugin_types = collect_plugin_settings(pm)
+    config = load_config(path, plugin_types)
+    problems = provider_problems(commune_contexts(config, pm, plugin_types, {}))
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return config
 
 
 def check_config(path: str | None) -> int:

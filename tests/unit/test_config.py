@@ -297,6 +297,35 @@ def test_check_config_reports_a_bad_file_on_stderr(
     assert "communes[0].contact.email" in err
 
 
+def test_check_config_asks_which_service_pays_a_regie(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two payment plugins and a régie that names neither: only the plugins can tell."""
+    text = DEMO_CONFIG.read_text(encoding="utf-8").replace(
+        "[communes.plugins.paper_optout]",
+        "[communes.plugins.tipi_legacy]\n\n[communes.plugins.paper_optout]",
+        1,
+    )
+    path = tmp_path / "portail.toml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "communes[boe].regies[CANT].payment_provider: several payment plugins" in err
+    path.write_text(
+        text.replace(
+            'payfip_client_number = "004200"',
+            'payfip_client_number = "004200"\npayment_provider = "payfip"',
+            1,
+        ).replace(
+            'payfip_client_number = "004201"',
+            'payfip_client_number = "004201"\npayment_provider = "tipi_legacy"',
+            1,
+        ),
+        encoding="utf-8",
+    )
+    assert main(["check-config", str(path)]) == 0
+
+
 def test_check_config_reads_portail_config_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
