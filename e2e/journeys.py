@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from core.mail.sink import MailSink, ReceivedMail
@@ -284,3 +285,20 @@ def payment_payer(scenario: str, viewport: str) -> PaymentPayer:
     if scenario not in PAYMENT_SCENARIOS:
         raise KeyError(f"no payment scenario {scenario!r} in PAYMENT_SCENARIOS")
     return PaymentPayer(scenario, viewport)
+
+
+# --- Accessibility --------------------------------------------------------------------------
+
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+_axe = Axe()
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core's WCAG 2.1 A and AA rules find nothing wrong on the page as it is now (its
+    state after htmx swaps included). Not a full RGAA audit, but every regression it can see."""
+    results = _axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
+    violations = results.response["violations"]
+    assert not violations, f"{page.url}:\n" + "\n".join(
+        f"- {v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']][:5]}"
+        for v in violations
+    )

@@ -19,6 +19,7 @@ from e2e.journeys import (
     RESET_SUBJECT,
     Viewport,
     activate,
+    assert_accessible,
     expect_logged_in_home,
     expect_login_failed,
     expect_login_page,
@@ -63,6 +64,7 @@ def test_activation_from_the_email_link(
         page.get_by_text("Le mot de passe doit contenir au moins 12 caractères.")
     ).to_be_visible()
     expect(page.get_by_role("navigation", name="Menu principal")).to_have_count(0)
+    assert_accessible(page)  # the form with its error
 
     set_password_form(page, PASSWORD)
     expect_logged_in_home(page, server, info="activated")
@@ -90,6 +92,7 @@ def test_login_and_logout(page: Page, server: str, mail_sink: MailSink, viewport
     login(page, server, email, "pas le bon mot de passe")
     expect_login_failed(page, server)
     expect(page.get_by_label("Adresse de messagerie")).to_have_value(email)
+    assert_accessible(page)
 
     login(page, server, email, PASSWORD)
     expect_logged_in_home(page, server)
@@ -178,6 +181,7 @@ def test_change_password_in_place(
     expect(section.get_by_label("Ancien mot de passe", exact=True)).to_have_attribute(
         "aria-invalid", "true"
     )
+    assert_accessible(page)  # after the htmx swap of the section
     expect(page).to_have_url(url(server, "mes-informations"))
 
     section.get_by_label("Ancien mot de passe", exact=True).fill(PASSWORD)

@@ -30,6 +30,7 @@ from e2e.journeys import (
     PaymentPayer,
     SeededInvoice,
     Viewport,
+    assert_accessible,
     assert_fields_labelled,
     assert_fits_the_width,
     expect_logged_in_home,
@@ -119,6 +120,7 @@ def select_in_basket(
     for count, invoice in enumerate(others, start=2):
         form.get_by_label(f"Payer la facture {invoice.number}").check()
         expect_basket(page, regie, count, sum(i.cents for i in chosen[:count]))
+    assert_accessible(page)
     form.get_by_role("button", name="Continuer vers le paiement").click()
 
 
@@ -239,15 +241,18 @@ def test_pay_one_invoice_by_card(
     log_in(page, server, payer)
     open_invoice(page, server, payer, invoice)
 
+    assert_accessible(page)  # the detail, opened in place
     page.get_by_role("link", name="Payer la facture").click()
     select_in_basket(page, server, payer, [invoice])
     expect_summary(page, payer, [invoice])
+    assert_accessible(page)
     go_to_payment_page(page, invoice.cents)
     expect(page.get_by_text(money(invoice.cents).replace("\u00a0", " "))).to_be_visible()
     pay_by_card(page, ACCEPTED_CARD)
 
     refdet = expect_result(page, server, "Paiement accepté")
     expect_paid(page, invoice.cents)
+    assert_accessible(page)
     operation = paid_operation(simulator, refdet, "P")
     authorisation = operation["numauto"]
     expect(fact(page, "Identifiant collectivité")).to_have_text("004200")
@@ -270,6 +275,7 @@ def test_pay_one_invoice_by_card(
     )
 
     expect_settled(page, server, [invoice], authorisation)
+    assert_accessible(page)
     # The other invoices are still to pay.
     page.get_by_role("link", name=re.compile(r"^À régler")).click()
     for other in payer.invoices[1:]:
