@@ -109,12 +109,9 @@ async def seed_demo(
     import tempfile
 
     from core.accounts.passwords import hash_password
-    from core.accounts.services import link_payers
-    from core.accounts.tables import Account
     from core.announcements.services import add_news, list_news, set_message
     from core.app import build_jinja_env
     from core.communes.tables import Commune
-    from core.db import transaction
     from core.demo_pdfs import write_invoice_pdfs
     from core.invoices.importer import import_invoices
     from core.plugins import get_plugin_manager
@@ -143,26 +140,11 @@ async def seed_demo(
             details = "; ".join(f"{e.line}/{e.column}: {e.message}" for e in report.errors[:5])
             raise RuntimeError(f"{csv_path.name} does not import: {details}")
 
-    now = dt.datetime.now(dt.UTC)
+    password_hash = await hash_password(DEMO_PASSWORD)
     for slug, email in DEMO_ACCOUNTS:
         commune_id = config_communes.get(slug)
-        if commune_id is None or await Account.exists().where(
-            (Account.commune == commune_id) & (Account.email == email)
-        ):
-            continue
-        password_hash = await hash_password(DEMO_PASSWORD)
-        async with transaction():
-            account = await Account.insert(
-                Account(
-                    commune=commune_id,
-                    email=email,
-                    password_hash=password_hash,
-                    state="active",
-                    created_at=now,
-                    activated_at=now,
-                )
-            ).returning(Account.id)
-            await link_payers(commune_id, account[0]["id"], email)
+        if commune_id is not None:
+            await add_active_account(commune_id, email, password_hash)
 
     for slug, (message, news) in DEMO_ANNOUNCEMENTS.items():
         commune_id = config_communes.get(slug)
@@ -173,6 +155,31 @@ async def seed_demo(
         if not await list_news(commune_id):
             for title, body in news:
                 await add_news(commune_id, title, body)
+
+
+async def add_active_account(commune_id: int, email: str, password_hash: str) -> bool:
+    """An account already active (no activation e-mail), linked to the payers known by `email`;
+    False when the commune has one for this address already. For seeding only."""
+    from core.accounts.services import link_payers
+    from core.accounts.tables import Account
+    from core.db import transaction
+
+    now = dt.datetime.now(dt.UTC)
+    async with transaction():
+        if await Account.exists().where((Account.commune == commune_id) & (Account.email == email)):
+            return False
+        rows = await Account.insert(
+            Account(
+                commune=commune_id,
+                email=email,
+                password_hash=password_hash,
+                state="active",
+                created_at=now,
+                activated_at=now,
+            )
+        ).returning(Account.id)
+        await link_payers(commune_id, rows[0]["id"], email)
+    return True
 
 
 async def prepare_demo_database(settings: Settings, config: PortalConfig) -> None:

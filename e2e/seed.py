@@ -123,11 +123,10 @@ async def seed_invoices(slug: str, data: str, password: str) -> tuple[int, int]:
     """
     from core import db
     from core.accounts.passwords import hash_password
-    from core.accounts.services import link_payers
-    from core.accounts.tables import Account
     from core.app import build_jinja_env
     from core.cli import load_checked_config
     from core.communes.services import sync_communes
+    from core.demo import add_active_account
     from core.invoices.importer import import_invoices
     from core.plugins import get_plugin_manager
     from core.settings import Settings
@@ -151,25 +150,8 @@ async def seed_invoices(slug: str, data: str, password: str) -> tuple[int, int]:
             details = "; ".join(f"{e.line}/{e.column}: {e.message}" for e in report.errors[:5])
             raise RuntimeError(f"the e2e invoices do not import: {details}")
         password_hash = await hash_password(password)  # one hashing for every account
-        now = dt.datetime.now(dt.UTC)
-        async with db.transaction():
-            for email in csv_addresses(data):
-                if await Account.exists().where(
-                    (Account.commune == commune_id) & (Account.email == email)
-                ):
-                    continue
-                rows = await Account.insert(
-                    Account(
-                        commune=commune_id,
-                        email=email,
-                        password_hash=password_hash,
-                        state="active",
-                        created_at=now,
-                        activated_at=now,
-                    )
-                ).returning(Account.id)
-                await link_payers(commune_id, rows[0]["id"], email)
-                created += 1
+        for email in csv_addresses(data):
+            created += await add_active_account(commune_id, email, password_hash)
     finally:
         await db.close_database(engine)
     return report.created, created

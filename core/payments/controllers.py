@@ -30,8 +30,9 @@ from core.hookspecs import PaymentStartFailed
 from core.invoices import services as invoices
 from core.invoices.tables import TO_PAY
 from core.payments import receipt, services
+from core.payments.basket import BasketError, PaymentPlan, parse_invoice_ids, plan_payment
 from core.payments.providers import provider_for_regie
-from core.payments.services import AttemptView, BasketError, PaymentPlan
+from core.payments.services import AttemptView
 from core.web.render import is_htmx
 from core.web.security import CONTENT_SECURITY_POLICY
 
@@ -40,12 +41,12 @@ STATUS_BLOCK = "payment_status"
 
 
 def _selected(request: Request) -> list[int]:
-    return services.parse_invoice_ids(request.query_params.getall("facture", []))
+    return parse_invoice_ids(request.query_params.getall("facture", []))
 
 
 async def _form_ids(request: Request) -> list[int]:
     form = await request.form()
-    return services.parse_invoice_ids([str(v) for v in form.getall("facture", [])])
+    return parse_invoice_ids([str(v) for v in form.getall("facture", [])])
 
 
 def _csp_allowing(origins: list[str]) -> dict[str, str]:
@@ -133,7 +134,7 @@ class PaymentController(Controller):
         account = await require_account(request, commune)
         ids = await _form_ids(request)
         try:
-            plan = await services.plan_payment(commune, account, ids)
+            plan = await plan_payment(commune, account, ids)
             base_url = request.app.state.portal.settings.base_url
             _refdet, url = await services.start_payment(commune, account, plan, base_url)
         except BasketError as exc:
@@ -170,6 +171,10 @@ class PaymentController(Controller):
             block=STATUS_BLOCK,
             current_path=commune.url("paiements"),
             attempt=attempt,
+            # TIPI cannot be asked: while its return has not come, say so instead of "waiting".
+            verifiable=getattr(
+                provider_for_regie(commune, attempt.regie_code), "verifies_results", False
+            ),
         )
 
     @get("/paiement/{refdet:str}/recu.pdf", name="payment_receipt_pdf")
@@ -210,7 +215,7 @@ async def _summary_page(
     plan: PaymentPlan | None = None
     if not error:
         try:
-            plan = await services.plan_payment(commune, account, ids)
+            plan = await plan_payment(commune, account, ids)
         except BasketError as exc:
             error = str(exc)
     response = page(

@@ -1,17 +1,17 @@
-"""Online payment attempts: the basket, the state machine and the settlement of invoices.
+"""Online payment attempts: starting them, their state machine and the settlement of invoices.
 
 The rules (payfip.md §4 and §5):
 
 - One attempt per try, with its own `refdet` (and, for PayFiP, its own idop).
 - Nothing is settled from what a browser or a notification says. Provider routes only name an
-  operation; `refresh()` asks the service itself (`PaymentProvider.fetch_outcome`), and
+  operation; `refresh()` (or `notified()`) asks the service itself (`fetch_outcome`), and
   `apply_outcome()` compares the answer with the stored attempt (numcli, refdet, amount in
   cents, saisie) before settling. A mismatch, an unknown code, or an invoice that changed in
   the meantime sends the attempt to review: invoices are never touched on a doubt.
 - Settlement happens once: the attempt leaves its open state with a conditional UPDATE in the
   same transaction as the invoices' (concurrent notifications and returns find it already
-  final), final states never change, and a partial unique index allows one settling payment
-  per invoice.
+  final), the invoices are locked before they are read, final states never change, and a
+  partial unique index allows one settling payment per invoice.
 - An open attempt holds its invoices for 2 hours (`core.payments.holds`); the re-check keeps
   asking the service about it for 2 days, on a backoff, so a lost notification changes nothing
   for the parent.
@@ -25,7 +25,7 @@ import json
 import logging
 import secrets
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,18 +36,12 @@ from core.accounts.sessions import SignedIn
 from core.communes.context import CommuneContext
 from core.communes.tables import Regie
 from core.db import current_engine, transaction
-from core.hookspecs import (
-    PaymentOutcome,
-    PaymentProvider,
-    PaymentRequest,
-    PaymentStartFailed,
-)
+from core.hookspecs import PaymentOutcome, PaymentProvider, PaymentRequest, PaymentStartFailed
 from core.i18n import t
-from core.invoices import services as invoices
 from core.invoices.modes import ONLINE
-from core.invoices.services import InvoiceView
 from core.invoices.tables import PAID as INVOICE_PAID
 from core.invoices.tables import TO_PAY, Invoice
+from core.payments.basket import BasketError, PaymentPlan
 from core.payments.holds import holds_for
 from core.payments.providers import provider_for_regie
 from core.payments.tables import (
@@ -69,8 +63,6 @@ from core.web.formatting import TIMEZONE
 
 logger = logging.getLogger(__name__)
 
-MIN_AMOUNT_CENTS = 100  # the services refuse less than 1,00 €
-MAX_BASKET_INVOICES = 30
 REFDET_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read over the phone
 RECHECK_FIRST_SECONDS = 60
 RECHECK_MAX_SECONDS = 3600
@@ -81,10 +73,6 @@ MIN_SECONDS_BETWEEN_CHECKS = 3.0  # a polling page or a notification storm asks 
 _OUTCOME_STATES = {"refused": REFUSED, "abandoned": ABANDONED, "expired": EXPIRED}
 
 
-class BasketError(Exception):
-    """A selection that cannot be paid; the message is French, for the parent."""
-
-
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -93,79 +81,6 @@ def new_refdet(now: dt.datetime | None = None) -> str:
     """A fresh reference: the date, then 12 random characters (20 in all, alphanumeric)."""
     day = (now or utcnow()).astimezone(TIMEZONE).strftime("%Y%m%d")
     return day + "".join(secrets.choice(REFDET_ALPHABET) for _ in range(12))
-
-
-# --- The basket ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaymentPlan:
-    """A checked selection: invoices of one régie, payable now, and the service paying them."""
-
-    regie_code: str
-    regie_name: str
-    numcli: str
-    provider: PaymentProvider
-    invoices: list[InvoiceView]
-
-    @property
-    def amount_cents(self) -> int:
-        return sum(invoice.remaining_cents for invoice in self.invoices)
-
-    @property
-    def references(self) -> str:
-        return ", ".join(invoice.number for invoice in self.invoices)
-
-
-def parse_invoice_ids(values: Sequence[str]) -> list[int]:
-    """The `facture` parameters as ids, in order, without duplicates; junk is ignored."""
-    ids: list[int] = []
-    for value in values:
-        for part in str(value).split(","):
-            part = part.strip()
-            if part.isdigit() and len(part) < 10 and int(part) not in ids:
-                ids.append(int(part))
-    return ids
-
-
-async def plan_payment(
-    commune: CommuneContext, account: SignedIn, invoice_ids: Sequence[int]
-) -> PaymentPlan:
-    """Check a selection; raise BasketError with the reason a parent can act on."""
-    if not invoice_ids:
-        raise BasketError(t("payments.basket.empty"))
-    if len(invoice_ids) > 1 and not commune.config.payment_basket:
-        raise BasketError(t("payments.basket.one_at_a_time"))
-    if len(invoice_ids) > MAX_BASKET_INVOICES:
-        raise BasketError(t("payments.basket.too_many", max=MAX_BASKET_INVOICES))
-    found = await invoices.get_invoices(commune.id, account.account_id, invoice_ids)
-    if len(found) != len(invoice_ids):
-        raise BasketError(t("payments.basket.unknown_invoice"))
-    for invoice in found:
-        payable, reasons = await invoices.payability(commune, invoice, account)
-        if not payable:
-            why = " ".join(reasons) or t(f"payments.basket.not_payable_{invoice.status}")
-            raise BasketError(t("payments.basket.not_payable", number=invoice.number, why=why))
-    regies = {invoice.regie_code for invoice in found}
-    if len(regies) > 1:
-        raise BasketError(t("payments.basket.one_regie"))
-    regie_code = regies.pop()
-    provider = provider_for_regie(commune, regie_code)
-    regie = commune.config.regie(regie_code)
-    if provider is None or regie is None:  # payability() already said no; kept for typing
-        raise BasketError(t("payments.basket.unavailable"))
-    plan = PaymentPlan(
-        regie_code=regie_code,
-        regie_name=regie.name,
-        numcli=regie.payfip_client_number,
-        provider=provider,
-        invoices=found,
-    )
-    if plan.amount_cents < MIN_AMOUNT_CENTS:
-        raise BasketError(t("payments.basket.too_small"))
-    if plan.amount_cents > provider.max_amount_cents:
-        raise BasketError(t("payments.basket.too_large"))
-    return plan
 
 
 # --- Starting an attempt -------------------------------------------------------------------
@@ -421,6 +336,24 @@ async def account_attempts(commune_id: int, account_id: int, limit: int = 50) ->
 
 
 _check_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+_asked_again: set[int] = set()  # attempts notified while a check of theirs was running
+
+
+def _lock_of(attempt_id: int) -> asyncio.Lock:
+    lock = _check_locks.get(attempt_id)
+    if lock is None:
+        lock = _check_locks[attempt_id] = asyncio.Lock()
+    return lock
+
+
+def _checkable(commune: CommuneContext, attempt: AttemptView) -> PaymentProvider | None:
+    """The provider to ask about an open attempt, if it can be asked at all."""
+    if attempt.final or not attempt.provider_reference:
+        return None
+    provider = provider_for_regie(commune, attempt.regie_code)
+    if provider is None or provider.name != attempt.provider or not provider.verifies_results:
+        return None
+    return provider
 
 
 async def refresh(
@@ -433,31 +366,68 @@ async def refresh(
     """Ask the service for the result of an open attempt and apply it; the new state.
 
     Checks of one attempt run one at a time in this process, and each re-reads the state
-    first: duplicate notifications wait for the first, then find the attempt final. An attempt
+    first: a check waiting for another finds the attempt final and asks nothing. An attempt
     asked less than `min_interval` seconds ago is not asked again (a polling page cannot make
     the portal hammer the service); it is then due for the background re-check shortly.
     """
-    if attempt.final or not attempt.provider_reference:
+    provider = _checkable(commune, attempt)
+    if provider is None:
         return attempt.state
-    provider = provider_for_regie(commune, attempt.regie_code)
-    if provider is None or provider.name != attempt.provider or not provider.verifies_results:
-        return attempt.state
-    lock = _check_locks.get(attempt.id)
-    if lock is None:
-        lock = _check_locks[attempt.id] = asyncio.Lock()
-    async with lock:
+    async with _lock_of(attempt.id):
+        return await _check(commune, attempt, provider, mailer, min_interval)
+
+
+async def notified(
+    commune: CommuneContext,
+    attempt: AttemptView,
+    mailer: Mailer,
+    allowed: Callable[[], Awaitable[bool]],
+) -> bool:
+    """The service says something happened to an attempt: ask it now. False if `allowed()`
+    (a rate limit) refuses.
+
+    Duplicate notifications cost nothing: while a check of the attempt is running, they only
+    ask for one more check once it is done (if the attempt is still open then), and return.
+    """
+    provider = _checkable(commune, attempt)
+    if provider is None:
+        return True
+    lock = _lock_of(attempt.id)
+    if lock.locked():
+        _asked_again.add(attempt.id)
+        return True
+    async with lock:  # taken at once: nothing ran since the test above
+        if not await allowed():
+            return False
+        await _check(commune, attempt, provider, mailer, min_interval=0)
+    return True
+
+
+async def _check(
+    commune: CommuneContext,
+    attempt: AttemptView,
+    provider: PaymentProvider,
+    mailer: Mailer,
+    min_interval: float,
+) -> str:
+    """One check of an open attempt (its lock held), repeated once if notified meanwhile."""
+    while True:
         current = await _state_of(attempt.id, attempt.state)
         if current not in OPEN_STATES:
             return current
         if not await _claim_check(attempt.id, min_interval):
             await _check_soon(attempt.id)
             return current
+        _asked_again.discard(attempt.id)  # what was notified so far, this question answers
         try:
-            outcome = await provider.fetch_outcome(attempt.provider_reference)
+            outcome = await provider.fetch_outcome(attempt.provider_reference or "")
         except Exception:
             logger.exception("payment %s: could not read its result", attempt.refdet)
             outcome = PaymentOutcome(result="pending", code="error")
-        return await apply_outcome(commune, attempt.id, outcome, mailer)
+        state = await apply_outcome(commune, attempt.id, outcome, mailer)
+        if state not in OPEN_STATES or attempt.id not in _asked_again:
+            return state
+        min_interval = 0  # a notification came during the check: ask once more
 
 
 async def _claim_check(attempt_id: int, min_interval: float) -> bool:

@@ -2,8 +2,10 @@
 names an idop, and the core asks `recupererDetailPaiementSecurise` about it (payfip.md §5).
 
 - `POST /<commune>/payfip/notification`: the service's server-to-server notification
-  (form-encoded `idop`, whatever its case). No CSRF (the service posts it), rate-limited per
-  address, answered at once with an empty 200.
+  (form-encoded `idop`, whatever its case). No CSRF (the service posts it); an unknown idop or
+  a duplicate arriving while its attempt is being checked is answered at once; only the
+  notifications that make the portal ask the service are rate-limited per address. An empty
+  200 in every case but the limit (429).
 - `GET|POST /<commune>/payfip/retour`: the parent's browser, back from the payment page; it
   goes on to the result page, which updates itself until the result is final.
 """
@@ -21,6 +23,7 @@ from core.accounts import throttle
 from core.accounts.controllers import mailer
 from core.communes.context import CommuneContext
 from core.payments import services
+from core.payments.services import AttemptView
 from core.web.security import client_ip
 from plugins.payfip import PLUGIN_NAME
 
@@ -45,9 +48,14 @@ async def _idop(request: Request) -> str:
     return found
 
 
-def _enabled(commune: CommuneContext) -> None:
+async def _named_attempt(request: Request, commune: CommuneContext) -> AttemptView | None:
+    """The attempt this portal created for the request's idop, if any (404 where PayFiP is off)."""
     if not commune.enabled(PLUGIN_NAME):
         raise NotFoundException()
+    idop = await _idop(request)
+    if not idop:
+        return None
+    return await services.find_by_provider_reference(commune.id, PLUGIN_NAME, idop)
 
 
 class PayfipController(Controller):
@@ -55,20 +63,17 @@ class PayfipController(Controller):
 
     @post("/notification", name="payfip_notification", exclude_from_csrf=True, status_code=200)
     async def notification(self, request: Request, commune: CommuneContext) -> Response[bytes]:
-        _enabled(commune)
+        attempt = await _named_attempt(request, commune)
+        if attempt is None:  # not an idop this portal created: nothing to do
+            return Response(content=b"", status_code=200, media_type="text/plain")
         settings = request.app.state.portal.settings
-        if not await throttle.hit(client_ip(request, settings.trust_proxy_headers), NOTIFICATIONS):
+        address = client_ip(request, settings.trust_proxy_headers)
+
+        async def allowed() -> bool:  # counted only when the service is about to be asked
+            return await throttle.hit(address, NOTIFICATIONS)
+
+        if not await services.notified(commune, attempt, mailer(request), allowed):
             return Response(content=b"", status_code=429)
-        idop = await _idop(request)
-        attempt = (
-            await services.find_by_provider_reference(commune.id, PLUGIN_NAME, idop)
-            if idop
-            else None
-        )
-        if attempt is not None:  # an idop this portal created; anything else changes nothing
-            # The service says something happened: ask it now (checks of one attempt run one
-            # at a time, and stop once it is final).
-            await services.refresh(commune, attempt, mailer(request), min_interval=0)
         return Response(content=b"", status_code=200, media_type="text/plain")
 
     @route(
@@ -79,13 +84,7 @@ class PayfipController(Controller):
         status_code=303,
     )
     async def browser_return(self, request: Request, commune: CommuneContext) -> Redirect:
-        _enabled(commune)
-        idop = await _idop(request)
-        attempt = (
-            await services.find_by_provider_reference(commune.id, PLUGIN_NAME, idop)
-            if idop
-            else None
-        )
+        attempt = await _named_attempt(request, commune)
         if attempt is None:
             return Redirect(path=commune.url("paiements"), status_code=303)
         await services.refresh(commune, attempt, mailer(request), min_interval=0)

@@ -23,6 +23,7 @@ import msgspec
 import pytest
 from litestar import Litestar
 
+from core.accounts import throttle
 from core.accounts.services import Mailer
 from core.app import create_app
 from core.config import ConfigError, parse_config
@@ -36,6 +37,7 @@ from core.payments.providers import provider_for_regie, providers
 from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.settings import Settings
+from plugins.payfip import PayfipProvider
 from simulators.payfip import RunningSimulator, asgi_notifier, running_simulator
 from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve, sign_in
 
@@ -531,6 +533,60 @@ async def test_duplicate_notifications_and_the_return_settle_exactly_once(pay: P
     assert await OutboundEmail.count().where(OutboundEmail.subject.like("Reçu%")) == 1
 
 
+async def test_a_notification_during_a_check_asks_once_more(
+    pay: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (invoice_id,) = await claire_with_invoices(pay, 1800)
+    idop = await pay.start_payfip(invoice_id)
+    # The first question is answered "not known yet" (P5), slowly; the payment is made meanwhile.
+    pay.sim.state.queue_fault("P5", "recupererDetailPaiementSecurise")
+    asked: list[str] = []
+    asking, answer_now = asyncio.Event(), asyncio.Event()
+    original = PayfipProvider.fetch_outcome
+
+    async def slow_first(provider: PayfipProvider, reference: str) -> PaymentOutcome:
+        asked.append(reference)
+        if len(asked) == 1:
+            asking.set()
+            await answer_now.wait()
+        return await original(provider, reference)
+
+    monkeypatch.setattr(PayfipProvider, "fetch_outcome", slow_first)
+    notify = {"idop": idop}
+    first = asyncio.create_task(pay.client.post("/boe/payfip/notification", data=notify))
+    await asking.wait()
+    pay.sim.state.set_result(idop, "P")
+    # A duplicate during the check is answered at once, without a question of its own...
+    second = await asyncio.wait_for(
+        pay.client.post("/boe/payfip/notification", data=notify), timeout=5
+    )
+    assert second.status_code == 200 and len(asked) == 1
+    answer_now.set()
+    assert (await first).status_code == 200
+    # ...and the running check asks once more when it is done: the payment is seen.
+    assert len(asked) == 2
+    assert (await pay.attempt(idop))["state"] == "paid"
+    assert (await pay.invoice(invoice_id))["status"] == PAID
+
+
+async def test_notifications_that_make_the_portal_ask_are_rate_limited(
+    pay: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugins.payfip import routes
+
+    monkeypatch.setattr(routes, "NOTIFICATIONS", throttle.Limit("payfip_notification_test", 2, 60))
+    (invoice_id,) = await claire_with_invoices(pay, 1800)
+    idop = await pay.start_payfip(invoice_id)  # not paid yet: each notification asks (P5)
+    statuses = [
+        (await pay.client.post("/boe/payfip/notification", data={"idop": idop})).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    # Unknown idops cost no lookup and are not counted.
+    other = await pay.client.post("/boe/payfip/notification", data={"idop": "x" * 36})
+    assert other.status_code == 200
+
+
 async def test_a_lost_notification_is_settled_by_the_recheck(pay: Payments) -> None:
     (invoice_id,) = await claire_with_invoices(pay, 7000)
     pay.sim.state.notifications = "lose"
@@ -703,6 +759,8 @@ async def test_tipi_records_a_paid_return_as_declared(pay: Payments) -> None:
         "mel": JEAN,
     }
     assert sent["urlcl"] == "http://portail.test/aure/tipi/retour"
+    waiting = await pay.client.get(f"/aure/paiement/{sent['refdet']}")
+    assert "ne nous a pas encore renvoyé vers le portail" in waiting.text  # TIPI cannot be asked
     back = {
         **{k: sent[k] for k in ("numcli", "exer", "refdet", "objet", "montant", "mel", "saisie")},
         "resultrans": "P",

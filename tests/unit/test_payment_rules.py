@@ -9,7 +9,8 @@ import re
 import pytest
 
 from core.hookspecs import PaymentOutcome
-from core.payments.services import mismatches, new_refdet, parse_invoice_ids
+from core.payments.basket import parse_invoice_ids
+from core.payments.services import mismatches, new_refdet
 from core.web.formatting import TIMEZONE
 from plugins.payfip.routes import idop_from
 from plugins.tipi_legacy.routes import outcome_from, transaction_time
