@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import io
 import logging
 import os
@@ -16,7 +17,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.apps.migrations.tables import Migration
+from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
@@ -95,6 +98,26 @@ class PortailSQLiteEngine(SQLiteEngine):
                 await reader.close()
 
 
+def as_date(value: Any) -> dt.date | None:
+    """A date read back from either engine (SQLite gives ISO text); None for no date."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def as_aware(value: Any) -> dt.datetime | None:
+    """A timestamp read back from either engine, timezone-aware (UTC when stored naive)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 def engine_for(database_url: str) -> Engine:
     """The engine for a `sqlite:///path` or `postgresql://…` URL."""
     scheme = urlsplit(database_url).scheme
@@ -169,6 +192,24 @@ async def close_database(engine: Engine) -> None:
             engine.pool = None
     elif isinstance(engine, PortailSQLiteEngine):
         await engine.close_readers()
+
+
+def ddl_migration(
+    migration_id: str, app_name: str, description: str, statements: list[str]
+) -> MigrationManager:
+    """A migration that runs DDL statements in order: the indexes Piccolo cannot declare
+    portably (composite and partial unique keys; SQLite has no `ALTER TABLE ADD CONSTRAINT`)."""
+    manager = MigrationManager(
+        migration_id=migration_id, app_name=app_name, description=description
+    )
+
+    async def run_statements() -> None:
+        engine = engine_finder()  # what Piccolo's own migration commands use too
+        for statement in statements:
+            await engine.run_ddl(statement)
+
+    manager.add_raw(run_statements)
+    return manager
 
 
 async def migrate(verbose: bool = False) -> None:

@@ -23,6 +23,7 @@ from piccolo.query.functions.aggregate import Count, Sum
 from core.accounts.sessions import SignedIn
 from core.accounts.tables import AccountPayer
 from core.communes.context import CommuneContext
+from core.db import as_date
 from core.hookspecs import InvoiceAction
 from core.i18n import has, t
 from core.invoices.tables import PAID, STATUSES, TO_PAY, TREASURY, Invoice
@@ -138,18 +139,8 @@ def _columns() -> list[Any]:
     ]
 
 
-def _as_date(value: Any) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
-
-
 def _view(row: dict[str, Any], on: dt.date) -> InvoiceView:
-    due_on = _as_date(row["due_on"])
+    due_on = as_date(row["due_on"])
     status = row["status"]
     direct_debit = bool(row["direct_debit"])
     amount, paid = int(row["amount_cents"]), int(row["paid_cents"])
@@ -158,16 +149,16 @@ def _view(row: dict[str, Any], on: dt.date) -> InvoiceView:
         number=row["number"],
         payment_reference=row["payment_reference"] or "",
         object=row["object"] or "",
-        issued_on=_as_date(row["issued_on"]),  # type: ignore[arg-type]
+        issued_on=as_date(row["issued_on"]),  # type: ignore[arg-type]
         due_on=due_on,
         amount_cents=amount,
         paid_cents=paid,
         status=status,
-        paid_on=_as_date(row["paid_on"]),
+        paid_on=as_date(row["paid_on"]),
         payment_mode=row["payment_mode"] or "",
         authorisation_number=row["authorisation_number"] or "",
         direct_debit=direct_debit,
-        debit_on=_as_date(row["debit_on"]),
+        debit_on=as_date(row["debit_on"]),
         pdf_path=row["pdf_path"] or "",
         regie_code=row["regie_code"] or "",
         regie_name=row["regie_name"] or "",
@@ -287,19 +278,6 @@ def is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool:
     return commune.hooks.invoice_is_payable(commune=commune, invoice=invoice) is not False
 
 
-async def _all_actions(
-    commune: CommuneContext, invoice: InvoiceView, account: SignedIn
-) -> list[InvoiceAction]:
-    results: Sequence[Any] = commune.hooks.invoice_actions(
-        commune=commune, invoice=invoice, account=account
-    )
-    groups = [await group if inspect.isawaitable(group) else group for group in results]
-    return sorted(
-        (action for group in groups if group for action in group),
-        key=lambda action: action.order,
-    )
-
-
 async def actions_for(
     commune: CommuneContext, invoice: InvoiceView, account: SignedIn
 ) -> list[InvoiceAction]:
@@ -307,7 +285,14 @@ async def actions_for(
 
     An implementation may return its actions or an awaitable of them (to read the database).
     """
-    actions = await _all_actions(commune, invoice, account)
+    results: Sequence[Any] = commune.hooks.invoice_actions(
+        commune=commune, invoice=invoice, account=account
+    )
+    groups = [await group if inspect.isawaitable(group) else group for group in results]
+    actions = sorted(
+        (action for group in groups if group for action in group),
+        key=lambda action: action.order,
+    )
     payable = is_payable(commune, invoice) and not any(a.blocks_payment for a in actions)
     return [a for a in actions if a.kind != "payment" or payable]
 
@@ -317,11 +302,7 @@ async def payability(
 ) -> tuple[bool, list[str]]:
     """Whether the invoice may be paid online now (a plugin offers it and nothing objects),
     and the notices that say why not (empty when the reason is its state)."""
-    actions = await _all_actions(commune, invoice, account)
-    blockers = [a.label for a in actions if a.blocks_payment and a.kind == "notice"]
-    payable = (
-        is_payable(commune, invoice)
-        and not any(a.blocks_payment for a in actions)
-        and any(a.kind == "payment" for a in actions)
-    )
-    return payable, [] if payable else blockers
+    actions = await actions_for(commune, invoice, account)
+    if any(a.kind == "payment" for a in actions):
+        return True, []
+    return False, [a.label for a in actions if a.blocks_payment and a.kind == "notice"]

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from core.db import as_aware
 from core.payments.tables import (
     DECLARED,
     OPEN_STATES,
@@ -42,10 +43,6 @@ def hold_duration(state: str) -> dt.timedelta:
     return OPEN_HOLD if state in OPEN_STATES else DECLARED_HOLD
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 async def holds_for(invoice_ids: Iterable[int], now: dt.datetime | None = None) -> dict[int, Hold]:
     """Invoice id -> its hold, for the invoices of `invoice_ids` an attempt holds now."""
     ids = sorted(set(invoice_ids))
@@ -65,7 +62,7 @@ async def holds_for(invoice_ids: Iterable[int], now: dt.datetime | None = None) 
     )
     holds: dict[int, Hold] = {}
     for row in rows:
-        until = _aware(row["created_at"]) + hold_duration(row["state"])
+        until = as_aware(row["created_at"]) + hold_duration(row["state"])
         if until <= now:
             continue
         current = holds.get(row["invoice"])

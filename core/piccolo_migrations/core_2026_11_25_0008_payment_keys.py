@@ -2,7 +2,8 @@
 last guard against settling twice); the lookups of open attempts. Indexes, as in 0002."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+
+from core.db import ddl_migration
 
 ID = "2026-11-25T10:51:00:000000"
 VERSION = "1.38.0"
@@ -20,12 +21,4 @@ STATEMENTS = [
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="core", description=DESCRIPTION)
-
-    async def create_indexes() -> None:
-        engine = engine_finder()
-        for statement in STATEMENTS:
-            await engine.run_ddl(statement)
-
-    manager.add_raw(create_indexes)
-    return manager
+    return ddl_migration(ID, "core", DESCRIPTION, STATEMENTS)

@@ -14,10 +14,10 @@ import says it is paid. Notes live in the plugin's table `invoice_note`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.accounts.sessions import now
-from core.db import transaction
+from core.db import as_date, transaction
 from core.hookspecs import InvoiceAction
 from core.i18n import t
 from core.invoices.services import today
@@ -89,12 +89,6 @@ async def invoice_actions(
 # --- The note's queries ------------------------------------------------------------------------
 
 
-def _as_date(value: Any) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])  # SQLite keeps dates as ISO text
-
-
 async def marked_on(account_id: int, invoice_id: int) -> dt.date | None:
     """The day the account noted having paid the invoice, or None."""
     row = (
@@ -102,7 +96,7 @@ async def marked_on(account_id: int, invoice_id: int) -> dt.date | None:
         .where((InvoiceNote.account == account_id) & (InvoiceNote.invoice == invoice_id))
         .first()
     )
-    return None if row is None else _as_date(row["marked_paid_on"])
+    return None if row is None else as_date(row["marked_paid_on"])
 
 
 async def mark(account_id: int, invoice_id: int) -> bool:

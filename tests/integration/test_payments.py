@@ -27,7 +27,7 @@ from core.accounts import throttle
 from core.accounts.services import Mailer
 from core.app import create_app
 from core.config import ConfigError, parse_config
-from core.db import Engine
+from core.db import Engine, as_aware
 from core.hookspecs import PaymentOutcome, PaymentRedirect, PaymentRequest, hookimpl
 from core.invoices.tables import PAID, TO_PAY, TREASURY, Invoice
 from core.mail.sink import MailSink
@@ -604,7 +604,7 @@ async def test_a_lost_notification_is_settled_by_the_recheck(pay: Payments) -> N
     assert await services.recheck_due(communes, pay.mailer) == 1
     attempt = await pay.attempt(idop)
     assert attempt["state"] == "pending" and attempt["result_code"] == "P5"
-    wait = services._aware(attempt["next_check_at"]) - dt.datetime.now(dt.UTC)
+    wait = as_aware(attempt["next_check_at"]) - dt.datetime.now(dt.UTC)
     assert wait > dt.timedelta(seconds=services.RECHECK_FIRST_SECONDS)
 
     await pay.sim.state.complete(idop, "P")  # paid, but the notification is lost
