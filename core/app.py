@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,8 @@ def create_app(
         config = load_config(settings.config_path, plugin_types)
     else:
         config = parse_config(msgspec.to_builtins(config), plugin_types)
-    problems = provider_problems(commune_contexts(config, pm, plugin_types, {}))
+    communes = commune_contexts(config, pm, plugin_types)
+    problems = provider_problems(communes)
     if problems:
         raise ConfigError("; ".join(problems))
     engine = use_database(settings.database_url)
@@ -96,7 +97,7 @@ def create_app(
         await open_database(engine)
         try:
             ids = await sync_communes(config)
-            portal.communes = commune_contexts(config, pm, plugin_types, ids)
+            portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
             if settings.run_outbox_sender:
                 portal.background.append(asyncio.create_task(_run_outbox(settings)))
             portal.background.append(asyncio.create_task(_housekeeping()))
@@ -150,16 +151,13 @@ def create_app(
 
 
 def commune_contexts(
-    config: PortalConfig,
-    pm: pluggy.PluginManager,
-    plugin_types: dict[str, type],
-    ids: dict[str, int],
+    config: PortalConfig, pm: pluggy.PluginManager, plugin_types: dict[str, type]
 ) -> dict[str, CommuneContext]:
-    """Each commune as handlers and hooks see it: its row id (`ids`, by slug), its hooks, its
-    plugins' typed settings."""
+    """Each commune as handlers and hooks see it, by slug: its hooks, its plugins' typed
+    settings; its row id is 0 until the database is read (`sync_communes`)."""
     return {
         c.slug: CommuneContext(
-            id=ids.get(c.slug, 0),
+            id=0,
             config=c,
             hooks=CommuneHooks(pm, c.enabled_plugins()),
             plugin_settings={

@@ -89,7 +89,7 @@ def load_checked_config(path: str) -> PortalConfig:
     pm = get_plugin_manager()
     plugin_types = collect_plugin_settings(pm)
     config = load_config(path, plugin_types)
-    problems = provider_problems(commune_contexts(config, pm, plugin_types, {}))
+    problems = provider_problems(commune_contexts(config, pm, plugin_types))
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return config

@@ -35,11 +35,6 @@ TAB_PATHS = {TO_PAY: "factures", PAID: "factures/reglees", TREASURY: "factures/t
 MAX_ID = 2**31 - 1  # ids are PostgreSQL integers: a larger one cannot exist (nor be queried)
 PAGINATION_LINKS = ("page-previous", "page-next")  # ids of the pagination links
 
-PDF_HEADERS = {
-    "cache-control": "private, no-store",
-    "x-content-type-options": "nosniff",
-}
-
 
 def _page_number(request: Request) -> int:
     """`?page=N`; anything else is the first page (never an error for a hand-edited URL)."""
@@ -89,10 +84,7 @@ class InvoiceController(Controller):
     ) -> Response[Any]:
         account = await require_account(request, commune)
         invoice = await _visible_invoice(commune, account, invoice_id)
-        headers = {
-            **PDF_HEADERS,
-            "content-disposition": f'attachment; filename="{pdf.download_name(invoice.number)}"',
-        }
+        headers = pdf.download_headers(pdf.download_name(invoice.number))
         data_dir = request.app.state.portal.settings.data_dir
         path = pdf.imported_pdf(data_dir, invoice.pdf_path)
         if path is not None:

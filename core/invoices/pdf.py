@@ -32,6 +32,15 @@ def download_name(number: str) -> str:
     )
 
 
+def download_headers(filename: str) -> dict[str, str]:
+    """Headers of a private PDF download saved as `filename` (never cached, never sniffed)."""
+    return {
+        "cache-control": "private, no-store",
+        "x-content-type-options": "nosniff",
+        "content-disposition": f'attachment; filename="{filename}"',
+    }
+
+
 def imported_pdf(data_dir: str | Path, pdf_path: str) -> Path | None:
     """The imported file of an invoice, if there is one inside `data_dir`."""
     if not pdf_path:

@@ -27,6 +27,7 @@ from core.accounts.controllers import mailer, page, require_account
 from core.accounts.sessions import SignedIn
 from core.communes.context import CommuneContext
 from core.hookspecs import PaymentStartFailed
+from core.invoices import pdf
 from core.invoices import services as invoices
 from core.invoices.tables import TO_PAY
 from core.payments import receipt, services
@@ -61,25 +62,26 @@ def _csp_allowing(origins: list[str]) -> dict[str, str]:
 
 
 async def _basket_groups(
-    commune: CommuneContext, account: SignedIn, selected: list[int]
+    commune: CommuneContext, account: SignedIn, selected: list[int], regie: str | None = None
 ) -> list[dict[str, Any]]:
-    """The invoices to pay, grouped by régie, each with whether it can be selected and why not."""
+    """The invoices to pay, grouped by régie (only `regie`'s, if given), each with whether it
+    can be selected and why not."""
     groups: dict[str, dict[str, Any]] = {}
     for invoice in await invoices.get_invoices(commune.id, account.account_id, status=TO_PAY):
-        payable, reasons = await invoices.payability(commune, invoice, account)
-        group = groups.setdefault(
-            invoice.regie_code,
-            {
-                "code": invoice.regie_code,
+        code = invoice.regie_code
+        if regie is not None and code != regie:
+            continue
+        if code not in groups:
+            groups[code] = {
+                "code": code,
                 "name": invoice.regie_name,
                 # The id of its live summary, the same in the page and in the fragment.
-                "summary_id": "basket-summary-"
-                + re.sub(r"[^A-Za-z0-9_-]", "-", invoice.regie_code),
-                "online": provider_for_regie(commune, invoice.regie_code) is not None,
+                "summary_id": "basket-summary-" + re.sub(r"[^A-Za-z0-9_-]", "-", code),
+                "online": provider_for_regie(commune, code) is not None,
                 "rows": [],
-            },
-        )
-        group["rows"].append(
+            }
+        payable, reasons = await invoices.payability(commune, invoice, account)
+        groups[code]["rows"].append(
             {
                 "invoice": invoice,
                 "payable": payable,
@@ -118,10 +120,10 @@ class PaymentController(Controller):
     async def selection_summary(self, request: Request, commune: CommuneContext) -> Template:
         account = await require_account(request, commune)
         regie = request.query_params.get("regie", "")
-        groups = await _basket_groups(commune, account, _selected(request))
-        group = next((g for g in groups if g["code"] == regie), None)
-        if group is None:
+        groups = await _basket_groups(commune, account, _selected(request), regie)
+        if not groups:
             raise NotFoundException()
+        group = groups[0]
         return page(request, commune, "payments/_basket_summary.html", group=group)
 
     @get("/paiement", name="payment_summary")
@@ -188,11 +190,8 @@ class PaymentController(Controller):
         content = await asyncio.to_thread(receipt.receipt_pdf, commune.config, attempt)
         return Response(
             content=content,
-            media_type="application/pdf",
-            headers={
-                "cache-control": "private, no-store",
-                "content-disposition": f'attachment; filename="recu-{attempt.refdet}.pdf"',
-            },
+            media_type=pdf.MEDIA_TYPE,
+            headers=pdf.download_headers(f"recu-{attempt.refdet}.pdf"),
         )
 
 

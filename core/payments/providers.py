@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from core.communes.context import CommuneContext
 from core.hookspecs import PaymentProvider
 
@@ -44,3 +46,9 @@ def check_providers(commune: CommuneContext) -> list[str]:
             names = ", ".join(sorted(available))
             problems.append(f"{key}: several payment plugins are enabled ({names}): choose one")
     return problems
+
+
+def url_origin(url: str) -> str:
+    """`scheme://host[:port]` of a service's page: what a provider lists in `form_origins`."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

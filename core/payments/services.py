@@ -35,7 +35,7 @@ from core.accounts.services import Mailer
 from core.accounts.sessions import SignedIn
 from core.communes.context import CommuneContext
 from core.communes.tables import Regie
-from core.db import current_engine, transaction
+from core.db import as_aware, current_engine, transaction
 from core.hookspecs import PaymentOutcome, PaymentProvider, PaymentRequest, PaymentStartFailed
 from core.i18n import t
 from core.invoices.modes import ONLINE
@@ -104,6 +104,7 @@ async def start_payment(
     """
     now = utcnow()
     refdet = new_refdet(now)
+    exer = str(now.astimezone(TIMEZONE).year)
     ids = [invoice.id for invoice in plan.invoices]
     objet = normalize_objet(t("payments.objet", commune=commune.name, references=plan.references))
     async with transaction():
@@ -120,7 +121,7 @@ async def start_payment(
                     provider=plan.provider.name,
                     refdet=refdet,
                     numcli=plan.numcli,
-                    exer=str(now.astimezone(TIMEZONE).year),
+                    exer=exer,
                     amount_cents=plan.amount_cents,
                     email=account.email,
                     objet=objet,
@@ -146,17 +147,17 @@ async def start_payment(
         amount_cents=plan.amount_cents,
         email=account.email,
         objet=objet,
-        exer=str(now.astimezone(TIMEZONE).year),
+        exer=exer,
         base_url=base_url,
     )
     try:
         redirect = await plan.provider.start(request)
     except PaymentStartFailed as exc:
-        await _close(attempt, FAILED, code=exc.code, note=exc.message)
+        await _move(attempt, FAILED, {PaymentAttempt.result_code: exc.code}, note=exc.message)
         raise
     except Exception as exc:
         logger.exception("payment %s: %s could not start it", refdet, plan.provider.name)
-        await _close(attempt, FAILED, note=repr(exc)[:500])
+        await _move(attempt, FAILED, {}, note=repr(exc)[:500])
         raise PaymentStartFailed(t("payments.start.unavailable")) from exc
     later = utcnow()
     await PaymentAttempt.update(
@@ -184,15 +185,16 @@ async def _regie_id(commune_id: int, code: str) -> int:
     return int(row["id"])
 
 
-async def _close(attempt_id: int, state: str, *, code: str = "", note: str = "") -> bool:
-    """Move an open attempt to `state`; False when it was no longer open."""
+async def _move(attempt_id: int, state: str, values: dict[Any, Any], *, note: str = "") -> bool:
+    """Move an open attempt to `state`, with `values`; False when it was no longer open (another
+    check finished it first: final states never change)."""
     rows = (
         await PaymentAttempt.update(
             {
-                PaymentAttempt.state: state,
-                PaymentAttempt.result_code: code,
-                PaymentAttempt.note: note,
                 PaymentAttempt.updated_at: utcnow(),
+                **values,
+                PaymentAttempt.state: state,
+                PaymentAttempt.note: note,
                 PaymentAttempt.next_check_at: None,
             }
         )
@@ -245,14 +247,6 @@ class AttemptView:
         return "&".join(f"facture={invoice_id}" for invoice_id, _, _ in self.invoices)
 
 
-def _aware(value: Any) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 async def _attempt_views(where: Any, limit: int = 50) -> list[AttemptView]:
     rows = await (
         PaymentAttempt.select(
@@ -294,8 +288,8 @@ async def _attempt_views(where: Any, limit: int = 50) -> list[AttemptView]:
             amount_cents=int(row["amount_cents"]),
             email=row["email"],
             authorisation_number=row["authorisation_number"] or "",
-            paid_at=_aware(row["paid_at"]),
-            created_at=_aware(row["created_at"]),  # type: ignore[arg-type]
+            paid_at=as_aware(row["paid_at"]),
+            created_at=as_aware(row["created_at"]),  # type: ignore[arg-type]
             regie_code=row["regie_code"] or "",
             regie_name=row["regie_name"] or "",
             account_id=row["account"],
@@ -502,7 +496,7 @@ async def apply_outcome(
         PaymentAttempt.updated_at: now,
     }
     if outcome.result == "pending":
-        created = _aware(row["created_at"]) or now
+        created = as_aware(row["created_at"]) or now
         if now - created > GIVE_UP_AFTER:
             return await _finish(attempt_id, EXPIRED, record, note="no result after 2 days")
         technical = outcome.code not in {"P5", ""}
@@ -531,19 +525,8 @@ async def apply_outcome(
 
 
 async def _finish(attempt_id: int, state: str, record: dict[Any, Any], *, note: str = "") -> str:
-    rows = (
-        await PaymentAttempt.update(
-            {
-                **record,
-                PaymentAttempt.state: state,
-                PaymentAttempt.note: note,
-                PaymentAttempt.next_check_at: None,
-            }
-        )
-        .where((PaymentAttempt.id == attempt_id) & PaymentAttempt.state.is_in(list(OPEN_STATES)))
-        .returning(PaymentAttempt.state)
-    )
-    if rows:
+    """Finish an open attempt; its state afterwards (another check's, if it finished first)."""
+    if await _move(attempt_id, state, record, note=note):
         return state
     return await _state_of(attempt_id, state)
 
@@ -587,21 +570,7 @@ async def _settle(
         ]
         state = REVIEW if changed else PAID
         note = f"paid, but invoices changed meanwhile: {', '.join(changed)}" if changed else ""
-        moved = (
-            await PaymentAttempt.update(
-                {
-                    **record,
-                    PaymentAttempt.state: state,
-                    PaymentAttempt.note: note,
-                    PaymentAttempt.next_check_at: None,
-                }
-            )
-            .where(
-                (PaymentAttempt.id == attempt_id) & PaymentAttempt.state.is_in(list(OPEN_STATES))
-            )
-            .returning(PaymentAttempt.id)
-        )
-        if not moved:  # another notification or return settled it first
+        if not await _move(attempt_id, state, record, note=note):  # settled by another first
             return await _state_of(attempt_id, state)
         if changed:
             logger.warning("payment %s needs review: %s", attempt_id, note)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -25,6 +24,7 @@ from core.hookspecs import (
     hookimpl,
 )
 from core.i18n import add_catalogue, has, t
+from core.payments.providers import url_origin
 
 if TYPE_CHECKING:
     from core.communes.context import CommuneContext
@@ -57,11 +57,6 @@ RESULTS: dict[str, tuple[Any, bool]] = {
 MAX_AMOUNT_CENTS = 9_999_999
 
 
-def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 class PayfipProvider:
     name = PLUGIN_NAME
     label = "PayFiP"
@@ -70,7 +65,7 @@ class PayfipProvider:
 
     def __init__(self, settings: PayfipSettings) -> None:
         self.settings = settings
-        self.form_origins = (origin(settings.payment_url),)
+        self.form_origins = (url_origin(settings.payment_url),)
 
     def _client(self) -> Any:
         from plugins.payfip.client import PayfipClient

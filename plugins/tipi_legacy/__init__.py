@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import msgspec
 
 from core.hookspecs import PaymentOutcome, PaymentRedirect, PaymentRequest, hookimpl
 from core.i18n import add_catalogue
+from core.payments.providers import url_origin
 
 if TYPE_CHECKING:
     from core.communes.context import CommuneContext
@@ -42,8 +43,7 @@ class TipiProvider:
 
     def __init__(self, settings: TipiSettings) -> None:
         self.settings = settings
-        parts = urlsplit(settings.payment_url)
-        self.form_origins = (f"{parts.scheme}://{parts.netloc}",)
+        self.form_origins = (url_origin(settings.payment_url),)
 
     async def start(self, request: PaymentRequest) -> PaymentRedirect:
         query = {
