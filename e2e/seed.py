@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import io
 import sys
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 CSV_HEADER = (
     "reference_debiteur;nom_debiteur;emails;regie;numero_facture;reference_paiement;objet;"
@@ -77,9 +81,11 @@ def csv_addresses(data: str) -> list[str]:
     )
 
 
-async def seed(slug: str, emails: list[str]) -> int:
+@contextlib.asynccontextmanager
+async def commune_database(slug: str) -> AsyncIterator[tuple[Settings, int]]:
+    """The portal's database (from the environment, as `portail serve` reads it), open, with
+    the communes mirrored; yields the settings and the id of the commune `slug`."""
     from core import db
-    from core.accounts.tables import Payer, PayerEmail
     from core.cli import load_checked_config
     from core.communes.services import sync_communes
     from core.settings import Settings
@@ -88,30 +94,36 @@ async def seed(slug: str, emails: list[str]) -> int:
     config = load_checked_config(settings.config_path)
     engine = db.use_database(settings.database_url)
     await db.open_database(engine)
-    added = 0
     try:
-        commune_id = (await sync_communes(config))[slug]
-        async with db.transaction():
-            for email in emails:
-                email = email.strip().lower()
-                known = await PayerEmail.exists().where(
-                    (PayerEmail.commune == commune_id) & (PayerEmail.email == email)
-                )
-                if known:
-                    continue
-                rows = await Payer.insert(
-                    Payer(
-                        commune=commune_id,
-                        external_ref=email.partition("@")[0][:64],
-                        name=f"E2E {email}",
-                    )
-                ).returning(Payer.id)
-                await PayerEmail.insert(
-                    PayerEmail(commune=commune_id, payer=rows[0]["id"], email=email)
-                )
-                added += 1
+        yield settings, (await sync_communes(config))[slug]
     finally:
         await db.close_database(engine)
+
+
+async def seed(slug: str, emails: list[str]) -> int:
+    from core import db
+    from core.accounts.tables import Payer, PayerEmail
+
+    added = 0
+    async with commune_database(slug) as (_settings, commune_id), db.transaction():
+        for email in emails:
+            email = email.strip().lower()
+            known = await PayerEmail.exists().where(
+                (PayerEmail.commune == commune_id) & (PayerEmail.email == email)
+            )
+            if known:
+                continue
+            rows = await Payer.insert(
+                Payer(
+                    commune=commune_id,
+                    external_ref=email.partition("@")[0][:64],
+                    name=f"E2E {email}",
+                )
+            ).returning(Payer.id)
+            await PayerEmail.insert(
+                PayerEmail(commune=commune_id, payer=rows[0]["id"], email=email)
+            )
+            added += 1
     return added
 
 
@@ -121,23 +133,14 @@ async def seed_invoices(slug: str, data: str, password: str) -> tuple[int, int]:
 
     Returns (invoices created, accounts created).
     """
-    from core import db
     from core.accounts.passwords import hash_password
     from core.app import build_jinja_env
-    from core.cli import load_checked_config
-    from core.communes.services import sync_communes
     from core.demo import add_active_account
     from core.invoices.importer import import_invoices
     from core.plugins import get_plugin_manager
-    from core.settings import Settings
 
-    settings = Settings.from_env()
-    config = load_checked_config(settings.config_path)
-    engine = db.use_database(settings.database_url)
-    await db.open_database(engine)
     created = 0
-    try:
-        commune_id = (await sync_communes(config))[slug]
+    async with commune_database(slug) as (settings, commune_id):
         report = await import_invoices(
             commune_id,
             data,
@@ -152,8 +155,6 @@ async def seed_invoices(slug: str, data: str, password: str) -> tuple[int, int]:
         password_hash = await hash_password(password)  # one hashing for every account
         for email in csv_addresses(data):
             created += await add_active_account(commune_id, email, password_hash)
-    finally:
-        await db.close_database(engine)
     return report.created, created
 
 

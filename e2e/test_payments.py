@@ -77,6 +77,13 @@ def open_invoice(page: Page, server: str, payer: PaymentPayer, invoice: SeededIn
     expect(fact(page.locator("#invoice-detail"), "État")).to_have_text("À régler")
 
 
+def choose_to_pay(page: Page, server: str, payer: PaymentPayer, invoice: SeededInvoice) -> None:
+    """From the invoice's detail, "Payer la facture", then only this invoice in the basket."""
+    open_invoice(page, server, payer, invoice)
+    page.get_by_role("link", name="Payer la facture").click()
+    select_in_basket(page, server, payer, [invoice])
+
+
 def fact(scope: Page | Locator, term: str) -> Locator:
     """The value (`dd`) of a fact of a description list, found by its term (`dt`)."""
     return scope.get_by_text(term, exact=True).locator("xpath=following-sibling::dd[1]")
@@ -325,9 +332,7 @@ def test_refused_card_then_paid(
     payer = payment_payer("refused", viewport.name)
     (invoice,) = payer.invoices
     log_in(page, server, payer)
-    open_invoice(page, server, payer, invoice)
-    page.get_by_role("link", name="Payer la facture").click()
-    select_in_basket(page, server, payer, [invoice])
+    choose_to_pay(page, server, payer, invoice)
     go_to_payment_page(page, invoice.cents)
     pay_by_card(page, REFUSED_CARD)
 
@@ -356,9 +361,7 @@ def test_abandoned_payment_leaves_the_invoice_to_pay(
     payer = payment_payer("abandon", viewport.name)
     (invoice,) = payer.invoices
     log_in(page, server, payer)
-    open_invoice(page, server, payer, invoice)
-    page.get_by_role("link", name="Payer la facture").click()
-    select_in_basket(page, server, payer, [invoice])
+    choose_to_pay(page, server, payer, invoice)
     expect_summary(page, payer, [invoice])  # the PERI régie: its own numcli
     go_to_payment_page(page, invoice.cents)
     page.get_by_role("button", name="Annuler", exact=True).click()
@@ -376,9 +379,7 @@ def test_abandoned_payment_leaves_the_invoice_to_pay(
     assert_fits_the_width(page)
 
     # ...and the invoice is still to pay, and payable.
-    open_invoice(page, server, payer, invoice)
-    page.get_by_role("link", name="Payer la facture").click()
-    select_in_basket(page, server, payer, [invoice])
+    choose_to_pay(page, server, payer, invoice)
     expect_summary(page, payer, [invoice])
     expect(page.get_by_role("button", name=f"Payer {money(invoice.cents)}")).to_be_enabled()
 
@@ -389,9 +390,7 @@ def test_pay_by_direct_debit(
     payer = payment_payer("debit", viewport.name)
     (invoice,) = payer.invoices
     log_in(page, server, payer)
-    open_invoice(page, server, payer, invoice)
-    page.get_by_role("link", name="Payer la facture").click()
-    select_in_basket(page, server, payer, [invoice])
+    choose_to_pay(page, server, payer, invoice)
     go_to_payment_page(page, invoice.cents)
     page.get_by_role("button", name="Prélèvement accepté").click()
 
@@ -460,9 +459,7 @@ def test_lost_notification_result_page_updates_itself(
         fault_queue=[{"code": "P5", "operation": "recupererDetailPaiementSecurise"}],
     )
     log_in(page, server, payer)
-    open_invoice(page, server, payer, invoice)
-    page.get_by_role("link", name="Payer la facture").click()
-    select_in_basket(page, server, payer, [invoice])
+    choose_to_pay(page, server, payer, invoice)
     go_to_payment_page(page, invoice.cents)
     pay_by_card(page, ACCEPTED_CARD)
 
