@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +22,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from piccolo.engine.base import Engine
 
 from core import i18n
 from core.accounts.activation import ActivationController
@@ -83,6 +84,17 @@ class Portal:
         return commune
 
 
+# What handlers receive by name (see core/web/dependencies.py and core/accounts/dependencies.py).
+DEPENDENCIES = {
+    "commune": Provide(provide_commune, sync_to_thread=False),
+    "current_account": Provide(current_account),
+    "account": Provide(require_account),
+    "config": Provide(provide_config, sync_to_thread=False),
+    "mailer": Provide(provide_mailer, sync_to_thread=False),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+}
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -104,26 +116,6 @@ def create_app(
     env = build_jinja_env(settings, pm)
     portal = Portal(settings=settings, config=config, pm=pm, env=env, plugin_types=plugin_types)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await open_database(engine)
-        try:
-            ids = await sync_communes(config)
-            portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
-            if settings.run_outbox_sender:
-                portal.background.append(asyncio.create_task(_run_outbox(settings)))
-            portal.background.append(asyncio.create_task(_housekeeping()))
-            if settings.payment_recheck_interval > 0:
-                portal.background.append(asyncio.create_task(_payment_rechecks(portal)))
-            yield
-        finally:
-            for task in portal.background:
-                task.cancel()
-            for task in portal.background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await close_database(engine)
-
     plugin_routes = [route for routes in pm.hook.register_routes() for route in routes]
     app = Litestar(
         route_handlers=[
@@ -141,15 +133,8 @@ def create_app(
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],
-        dependencies={
-            "commune": Provide(provide_commune, sync_to_thread=False),
-            "current_account": Provide(current_account),
-            "account": Provide(require_account),
-            "config": Provide(provide_config, sync_to_thread=False),
-            "mailer": Provide(provide_mailer, sync_to_thread=False),
-            "settings": Provide(provide_settings, sync_to_thread=False),
-        },
-        lifespan=[lifespan],
+        dependencies=DEPENDENCIES,
+        lifespan=[_lifespan(portal, engine, communes)],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -170,6 +155,35 @@ def create_app(
         state=State({"portal": portal}),
     )
     return app
+
+
+def _lifespan(
+    portal: Portal, engine: Engine, communes: dict[str, CommuneContext]
+) -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]:
+    """Open the database and mirror the communes, run the background tasks; undo it all."""
+    settings = portal.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await open_database(engine)
+        try:
+            ids = await sync_communes(portal.config)
+            portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
+            if settings.run_outbox_sender:
+                portal.background.append(asyncio.create_task(_run_outbox(settings)))
+            portal.background.append(asyncio.create_task(_housekeeping()))
+            if settings.payment_recheck_interval > 0:
+                portal.background.append(asyncio.create_task(_payment_rechecks(portal)))
+            yield
+        finally:
+            for task in portal.background:
+                task.cancel()
+            for task in portal.background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await close_database(engine)
+
+    return lifespan
 
 
 async def _run_outbox(settings: Settings) -> None:

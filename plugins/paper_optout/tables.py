@@ -4,7 +4,7 @@ from piccolo.columns import Boolean, ForeignKey, OnDelete, Timestamptz
 from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
 
-# The core's `Account` table, found by name: plugins import nothing from `core.accounts`.
+# The core's `Account` table, found by name: no plugin module imports the accounts package.
 ACCOUNT = LazyTableReference("Account", app_name="core")
 
 

@@ -6,7 +6,7 @@ from piccolo.table import Table
 
 from core.invoices.tables import Invoice
 
-# The core's `Account` table, found by name: plugins import nothing from `core.accounts`.
+# The core's `Account` table, found by name: no plugin module imports the accounts package.
 ACCOUNT = LazyTableReference("Account", app_name="core")
 
 
