@@ -209,7 +209,7 @@ async def _run_outbox(settings: Settings) -> None:
 
 async def _payment_rechecks(portal: Portal) -> None:
     from core.accounts.services import Mailer
-    from core.payments.services import run_rechecks
+    from core.payments.checks import run_rechecks
 
     communes = {commune.id: commune for commune in portal.communes.values()}
     mailer = Mailer(env=portal.env, base_url=portal.settings.base_url)

@@ -10,7 +10,7 @@
 - `GET paiements`: the account's payments.
 
 The service's own routes (notification, return) belong to the provider plugins: they only name
-an operation and call `services.refresh()` or `services.apply_outcome()`.
+an operation and call `checks.refresh()` or `services.apply_outcome()`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from core.hookspecs import PaymentStartFailed
 from core.invoices import pdf
 from core.invoices import services as invoices
 from core.invoices.tables import TO_PAY
-from core.payments import receipt, services
+from core.payments import attempts, checks, receipt
+from core.payments.attempts import AttemptView
 from core.payments.basket import BasketError, PaymentPlan, parse_invoice_ids, plan_payment
 from core.payments.providers import provider_for_regie
-from core.payments.services import AttemptView
 from core.web.render import is_htmx
 from core.web.security import CONTENT_SECURITY_POLICY
 
@@ -138,7 +138,7 @@ class PaymentController(Controller):
         try:
             plan = await plan_payment(commune, account, ids)
             base_url = request.app.state.portal.settings.base_url
-            _refdet, url = await services.start_payment(commune, account, plan, base_url)
+            _refdet, url = await attempts.start_payment(commune, account, plan, base_url)
         except BasketError as exc:
             return await _summary_page(request, commune, account, ids, error=str(exc))
         except PaymentStartFailed as exc:
@@ -151,15 +151,15 @@ class PaymentController(Controller):
     @get("/paiements", name="payment_history")
     async def history(self, request: Request, commune: CommuneContext) -> Template:
         account = await require_account(request, commune)
-        attempts = await services.account_attempts(commune.id, account.account_id)
-        return page(request, commune, "payments/history.html", account=account, attempts=attempts)
+        history = await attempts.account_attempts(commune.id, account.account_id)
+        return page(request, commune, "payments/history.html", account=account, attempts=history)
 
     @get("/paiement/{refdet:str}", name="payment_result")
     async def result(self, request: Request, commune: CommuneContext, refdet: str) -> Response[Any]:
         account = await require_account(request, commune)
         attempt = await _own_attempt(commune, account, refdet)
         if not attempt.final:
-            state = await services.refresh(commune, attempt, mailer(request))
+            state = await checks.refresh(commune, attempt, mailer(request))
             if state != attempt.state:
                 attempt = await _own_attempt(commune, account, refdet)
         # A poll whose answer has not changed swaps nothing (204): screen readers stay quiet.
@@ -196,7 +196,7 @@ class PaymentController(Controller):
 
 
 async def _own_attempt(commune: CommuneContext, account: SignedIn, refdet: str) -> AttemptView:
-    attempt = await services.get_attempt(commune.id, refdet[:30])
+    attempt = await attempts.get_attempt(commune.id, refdet[:30])
     if attempt is None or attempt.account_id != account.account_id:
         raise NotFoundException()
     return attempt

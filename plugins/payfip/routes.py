@@ -22,8 +22,8 @@ from litestar.response import Redirect
 from core.accounts import throttle
 from core.accounts.controllers import mailer
 from core.communes.context import CommuneContext
-from core.payments import services
-from core.payments.services import AttemptView
+from core.payments import attempts, checks
+from core.payments.attempts import AttemptView
 from core.web.security import client_ip
 from plugins.payfip import PLUGIN_NAME
 
@@ -55,7 +55,7 @@ async def _named_attempt(request: Request, commune: CommuneContext) -> AttemptVi
     idop = await _idop(request)
     if not idop:
         return None
-    return await services.find_by_provider_reference(commune.id, PLUGIN_NAME, idop)
+    return await attempts.find_by_provider_reference(commune.id, PLUGIN_NAME, idop)
 
 
 class PayfipController(Controller):
@@ -72,7 +72,7 @@ class PayfipController(Controller):
         async def allowed() -> bool:  # counted only when the service is about to be asked
             return await throttle.hit(address, NOTIFICATIONS)
 
-        if not await services.notified(commune, attempt, mailer(request), allowed):
+        if not await checks.notified(commune, attempt, mailer(request), allowed):
             return Response(content=b"", status_code=429)
         return Response(content=b"", status_code=200, media_type="text/plain")
 
@@ -87,6 +87,6 @@ class PayfipController(Controller):
         attempt = await _named_attempt(request, commune)
         if attempt is None:
             return Redirect(path=commune.url("paiements"), status_code=303)
-        await services.refresh(commune, attempt, mailer(request), min_interval=0)
+        await checks.refresh(commune, attempt, mailer(request), min_interval=0)
         # A GET, so the session cookie (SameSite=Lax) comes with it even after a cross-site POST.
         return Redirect(path=commune.url(f"paiement/{attempt.refdet}"), status_code=303)

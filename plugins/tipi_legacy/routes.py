@@ -19,7 +19,7 @@ from core.accounts import throttle
 from core.accounts.controllers import mailer
 from core.communes.context import CommuneContext
 from core.hookspecs import PaymentOutcome
-from core.payments import services
+from core.payments import attempts, settlement
 from core.web.formatting import TIMEZONE
 from core.web.security import client_ip
 from plugins.tipi_legacy import PLUGIN_NAME
@@ -81,8 +81,8 @@ class TipiController(Controller):
             form = await request.form()
             pairs.update({k: v for k, v in form.items() if isinstance(v, str)})
         fields = {key: str(pairs.get(key, ""))[:200].strip() for key in FIELDS}
-        attempt = await services.get_attempt(commune.id, fields["refdet"][:30])
+        attempt = await attempts.get_attempt(commune.id, fields["refdet"][:30])
         if attempt is None or attempt.provider != PLUGIN_NAME:
             return Redirect(path=commune.url("paiements"), status_code=303)
-        await services.apply_outcome(commune, attempt.id, outcome_from(fields), mailer(request))
+        await settlement.apply_outcome(commune, attempt.id, outcome_from(fields), mailer(request))
         return Redirect(path=commune.url(f"paiement/{attempt.refdet}"), status_code=303)

@@ -32,7 +32,7 @@ from core.hookspecs import PaymentOutcome, PaymentRedirect, PaymentRequest, hook
 from core.invoices.tables import PAID, TO_PAY, TREASURY, Invoice
 from core.mail.sink import MailSink
 from core.mail.tables import OutboundEmail
-from core.payments import services
+from core.payments import attempts, checks, settlement
 from core.payments.providers import provider_for_regie, providers
 from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
 from core.plugins import collect_plugin_settings, get_plugin_manager
@@ -256,9 +256,9 @@ async def test_a_further_provider_is_one_more_plugin(
         reference = response.headers["location"].rsplit("/", 1)[1]
         assert reference in plugin.provider.started
         commune = pay.commune()
-        attempt = await services.find_by_provider_reference(commune.id, "counter", reference)
+        attempt = await attempts.find_by_provider_reference(commune.id, "counter", reference)
         assert attempt is not None
-        assert await services.refresh(commune, attempt, pay.mailer, min_interval=0) == "paid"
+        assert await checks.refresh(commune, attempt, pay.mailer, min_interval=0) == "paid"
         row = await pay.invoice(gard)
         assert (row["status"], row["authorisation_number"]) == (PAID, "GUICHET-1")
 
@@ -349,7 +349,7 @@ async def test_the_result_page_polls_quietly_until_the_result_changes(pay: Payme
     assert unchanged.status_code == 204  # nothing to swap, nothing re-announced
     pay.sim.state.notifications = "lose"
     await pay.sim.state.complete(idop, "A")
-    await asyncio.sleep(services.MIN_SECONDS_BETWEEN_CHECKS)
+    await asyncio.sleep(checks.MIN_SECONDS_BETWEEN_CHECKS)
     changed = await pay.client.get(url, headers=poll)
     assert changed.status_code == 200
     assert "Paiement abandonné" in changed.text and "<html" not in changed.text
@@ -508,7 +508,7 @@ async def test_duplicate_notifications_and_the_return_settle_exactly_once(pay: P
     idop = await pay.start_payfip(first, second)
     pay.sim.state.set_result(idop, "P")
     commune = pay.commune()
-    attempt = await services.find_by_provider_reference(commune.id, "payfip", idop)
+    attempt = await attempts.find_by_provider_reference(commune.id, "payfip", idop)
     assert attempt is not None
     outcome = await provider_for_regie(commune, "CANT").fetch_outcome(idop)  # type: ignore[union-attr]
 
@@ -521,8 +521,8 @@ async def test_duplicate_notifications_and_the_return_settle_exactly_once(pay: P
         pay.client.get(f"/boe/payfip/retour?idop={idop}", follow_redirects=False),
         # Checks of one attempt run one at a time in a process; these bypass that and really
         # race to settle.
-        *(services.refresh(commune, attempt, pay.mailer, min_interval=0) for _ in range(10)),
-        *(services.apply_outcome(commune, attempt.id, outcome, pay.mailer) for _ in range(10)),
+        *(checks.refresh(commune, attempt, pay.mailer, min_interval=0) for _ in range(10)),
+        *(settlement.apply_outcome(commune, attempt.id, outcome, pay.mailer) for _ in range(10)),
     )
     assert results[:50] == [200] * 50
     assert set(results[51:]) == {"paid"}
@@ -601,18 +601,18 @@ async def test_a_lost_notification_is_settled_by_the_recheck(pay: Payments) -> N
 
     # Not paid yet: the re-check hears P5 and waits longer before the next one.
     await make_due()
-    assert await services.recheck_due(communes, pay.mailer) == 1
+    assert await checks.recheck_due(communes, pay.mailer) == 1
     attempt = await pay.attempt(idop)
     assert attempt["state"] == "pending" and attempt["result_code"] == "P5"
     wait = as_aware(attempt["next_check_at"]) - dt.datetime.now(dt.UTC)
-    assert wait > dt.timedelta(seconds=services.RECHECK_FIRST_SECONDS)
+    assert wait > dt.timedelta(seconds=attempts.RECHECK_FIRST_SECONDS)
 
     await pay.sim.state.complete(idop, "P")  # paid, but the notification is lost
     assert not pay.sim.state.notification_log or pay.sim.state.notification_log[-1].error
     assert (await pay.invoice(invoice_id))["status"] == TO_PAY
-    assert await services.recheck_due(communes, pay.mailer) == 0  # not due yet
+    assert await checks.recheck_due(communes, pay.mailer) == 0  # not due yet
     await make_due()
-    assert await services.recheck_due(communes, pay.mailer) == 1
+    assert await checks.recheck_due(communes, pay.mailer) == 1
     assert (await pay.invoice(invoice_id))["status"] == PAID
     await pay.portal.mail_to(CLAIRE, "Reçu")
 
@@ -665,7 +665,7 @@ async def test_two_attempts_paying_one_invoice_at_once_settle_it_once(pay: Payme
         outcomes.append(await provider.fetch_outcome(idop))
     states = await asyncio.gather(
         *(
-            services.apply_outcome(commune, attempt, outcome, pay.mailer)
+            settlement.apply_outcome(commune, attempt, outcome, pay.mailer)
             for attempt, outcome in zip(attempts, outcomes, strict=True)
         )
     )
@@ -693,7 +693,7 @@ async def test_after_a_refusal_or_an_expiry_the_parent_can_try_again(pay: Paymen
 
     # Final states never change, whatever comes later.
     commune = pay.commune()
-    final = await services.apply_outcome(
+    final = await settlement.apply_outcome(
         commune,
         (await pay.attempt(idop))["id"],
         PaymentOutcome(result="paid", verified=True),
@@ -770,7 +770,7 @@ async def test_tipi_records_a_paid_return_as_declared(pay: Payments) -> None:
     }
     response = await pay.client.post("/aure/tipi/retour", data=back, follow_redirects=False)
     assert response.headers["location"] == f"/aure/paiement/{sent['refdet']}"
-    attempt = await services.get_attempt(pay.commune("aure").id, sent["refdet"])
+    attempt = await attempts.get_attempt(pay.commune("aure").id, sent["refdet"])
     assert attempt is not None and attempt.state == "declared"
     assert attempt.authorisation_number == "00000001"
     row = await pay.invoice(invoice_id)
@@ -781,7 +781,7 @@ async def test_tipi_records_a_paid_return_as_declared(pay: Payments) -> None:
     assert "Paiement déclaré, à confirmer" in result.text
     # A second return (a replay, a double click) changes nothing.
     await pay.client.get("/aure/tipi/retour", params={**back, "resultrans": "R"})
-    assert (await services.get_attempt(pay.commune("aure").id, sent["refdet"])).state == "declared"  # type: ignore[union-attr]
+    assert (await attempts.get_attempt(pay.commune("aure").id, sent["refdet"])).state == "declared"  # type: ignore[union-attr]
 
 
 async def test_tipi_return_checks(pay: Payments) -> None:
@@ -792,14 +792,14 @@ async def test_tipi_return_checks(pay: Payments) -> None:
     sent = await tipi_start(pay, invoice_id)
     back = {k: sent[k] for k in ("numcli", "exer", "refdet", "montant", "saisie")}
     await pay.client.get("/aure/tipi/retour", params={**back, "montant": "100", "resultrans": "P"})
-    attempt = await services.get_attempt(commune_id, sent["refdet"])
+    attempt = await attempts.get_attempt(commune_id, sent["refdet"])
     assert attempt is not None and attempt.state == "review"
 
     await PaymentAttempt.delete().where(PaymentAttempt.refdet == sent["refdet"])
     sent = await tipi_start(pay, invoice_id)
     back = {k: sent[k] for k in ("numcli", "exer", "refdet", "montant", "saisie")}
     await pay.client.post("/aure/tipi/retour", data={**back, "resultrans": "A"})
-    assert (await services.get_attempt(commune_id, sent["refdet"])).state == "abandoned"  # type: ignore[union-attr]
+    assert (await attempts.get_attempt(commune_id, sent["refdet"])).state == "abandoned"  # type: ignore[union-attr]
     assert "Payer la facture" in await pay.detail(invoice_id, "aure")
 
     # A parent who never comes back from TIPI: after 2 days the attempt is closed.
@@ -808,8 +808,8 @@ async def test_tipi_return_checks(pay: Payments) -> None:
     await PaymentAttempt.update({PaymentAttempt.created_at: three_days_ago}).where(
         PaymentAttempt.refdet == sent["refdet"]
     )
-    assert await services.expire_stale() == 1
-    assert (await services.get_attempt(commune_id, sent["refdet"])).state == "expired"  # type: ignore[union-attr]
+    assert await checks.expire_stale() == 1
+    assert (await attempts.get_attempt(commune_id, sent["refdet"])).state == "expired"  # type: ignore[union-attr]
 
     unknown = await pay.client.post(
         "/aure/tipi/retour",
