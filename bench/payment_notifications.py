@@ -48,11 +48,10 @@ from core.communes.tables import Commune, Regie
 from core.config import parse_config
 from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
-from core.payments import attempts, basket, checks
+from core.payments import attempts, basket, checks, service_routes
 from core.payments.tables import PaymentAttemptInvoice
 from core.settings import Settings
 from plugins.payfip import client as payfip_client
-from plugins.payfip import routes as payfip_routes
 from simulators.payfip import running_simulator
 
 
@@ -178,7 +177,7 @@ async def burst(
 
 async def main(bursts: int, duplicates: int) -> int:
     # Every notification comes from this one address: lift the per-address limit (120/min).
-    payfip_routes.NOTIFICATIONS = throttle.Limit("payfip_notification", 10**9, 60)
+    service_routes.NOTIFICATIONS = throttle.Limit("payment_notification", 10**9, 60)
     counter = SoapCounter()
     counter.install()
     rounds = {"serialised": checks._check_locks, "unserialised": NoSharedLocks()}

@@ -37,6 +37,7 @@ from core.db import close_database, open_database, use_database
 from core.invoices.controllers import InvoiceController
 from core.payments.controllers import PaymentController
 from core.payments.providers import check_providers
+from core.payments.service_routes import PaymentServiceController
 from core.plugins import CommuneHooks, collect_plugin_settings, get_plugin_manager
 from core.settings import Settings, get_settings
 from core.web import formatting
@@ -120,6 +121,7 @@ def create_app(
             AccountController,
             InvoiceController,
             PaymentController,
+            PaymentServiceController,
             AnnouncementController,
             ContactController,
             AlertAddressController,

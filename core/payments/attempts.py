@@ -53,6 +53,13 @@ def new_refdet(now: dt.datetime | None = None) -> str:
     return day + "".join(secrets.choice(REFDET_ALPHABET) for _ in range(12))
 
 
+def service_urls(base_url: str, commune: CommuneContext, provider: str) -> tuple[str, str]:
+    """(return URL, notification URL) a service is given for an attempt: the core's routes
+    (`core.payments.service_routes`) under `/<commune>/paiement/<provider>/`, absolute."""
+    root = base_url.rstrip("/") + commune.url(f"paiement/{provider}/")
+    return root + "retour", root + "notification"
+
+
 # --- Starting an attempt -------------------------------------------------------------------
 
 
@@ -74,6 +81,7 @@ async def start_payment(
     """
     now = utcnow()
     objet = normalize_objet(t("payments.objet", commune=commune.name, references=plan.references))
+    return_url, notification_url = service_urls(base_url, commune, plan.provider.name)
     request = PaymentRequest(
         commune=commune,
         regie_code=plan.regie_code,
@@ -84,6 +92,8 @@ async def start_payment(
         objet=objet,
         exer=str(now.astimezone(TIMEZONE).year),
         base_url=base_url,
+        return_url=return_url,
+        notification_url=notification_url,
     )
     attempt = await _record(commune, account, plan, request, now)
     try:

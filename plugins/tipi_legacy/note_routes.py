@@ -15,7 +15,8 @@ from core.accounts.sessions import SignedIn
 from core.communes.context import CommuneContext
 from core.invoices.controllers import MAX_ID
 from core.invoices.services import InvoiceView, get_invoice
-from plugins.tipi_legacy import PLUGIN_NAME, notes
+from plugins.tipi_legacy import notes
+from plugins.tipi_legacy.provider import PLUGIN_NAME
 
 TEMPLATE = "tipi_legacy/note.html"
 

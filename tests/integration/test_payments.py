@@ -28,18 +28,19 @@ from core.accounts.services import Mailer
 from core.app import create_app
 from core.config import ConfigError, parse_config
 from core.db import Engine, as_aware
-from core.hookspecs import PaymentOutcome, PaymentRedirect, PaymentRequest, hookimpl
+from core.hookspecs import PaymentOutcome
 from core.invoices.tables import PAID, TO_PAY, TREASURY, Invoice
 from core.mail.sink import MailSink
 from core.mail.tables import OutboundEmail
-from core.payments import attempts, checks, settlement
+from core.payments import attempts, checks, service_routes, settlement
 from core.payments.providers import provider_for_regie, providers
 from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.settings import Settings
-from plugins.payfip import PayfipProvider
+from plugins.payfip.provider import PayfipProvider
 from simulators.payfip import RunningSimulator, asgi_notifier, running_simulator
 from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve, sign_in
+from tests.plugins.counter_payment import CounterPlugin, CounterSettings
 
 CLAIRE = "claire@example.org"
 JEAN = "jean@example.org"
@@ -180,73 +181,40 @@ async def test_hook_payment_providers(pay: Payments) -> None:
     assert outcome == PaymentOutcome(result="expired", code="P1", verified=True)
 
 
-class CounterSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    pass
+def counter_config(sim: RunningSimulator) -> tuple[dict[str, Any], dict[str, type]]:
+    """Boé with a second service, the counter (`tests.plugins.counter_payment`), paying the
+    garderie; the canteen still pays through PayFiP. (The raw configuration, and the plugins'
+    settings types.)"""
+    raw = msgspec.to_builtins(payment_config(sim))
+    boe = raw["communes"][0]
+    boe["plugins"]["counter"] = {}
+    boe["regies"][0]["payment_provider"] = "payfip"
+    boe["regies"][1]["payment_provider"] = "counter"
+    known = {**collect_plugin_settings(get_plugin_manager()), "counter": CounterSettings}
+    return raw, known
 
 
-class CounterProvider:
-    """A further payment service, as a third-party plugin would bring it: the core does the rest."""
-
-    name = "counter"
-    label = "Paiement au guichet"
-    verifies_results = True
-    max_amount_cents = 100_000
-    form_origins = ()
-
-    def __init__(self) -> None:
-        self.started: dict[str, PaymentRequest] = {}
-
-    async def start(self, request: PaymentRequest) -> PaymentRedirect:
-        reference = f"G{request.refdet}"
-        self.started[reference] = request
-        return PaymentRedirect(
-            url=request.commune.url(f"guichet/{reference}"), provider_reference=reference
-        )
-
-    async def fetch_outcome(self, provider_reference: str) -> PaymentOutcome:
-        request = self.started[provider_reference]
-        return PaymentOutcome(
-            result="paid",
-            code="OK",
-            verified=True,
-            numcli=request.numcli,
-            refdet=request.refdet,
-            amount_cents=request.amount_cents,
-            authorisation_number="GUICHET-1",
-        )
-
-
-class CounterPlugin:
-    def __init__(self) -> None:
-        self.provider = CounterProvider()
-
-    @hookimpl
-    def register_plugin_settings(self, register: Any) -> None:
-        register("counter", CounterSettings)
-
-    @hookimpl
-    def payment_providers(self) -> list[CounterProvider]:
-        return [self.provider]
+@contextlib.asynccontextmanager
+async def paying_at_the_counter(
+    settings: Settings, sim: RunningSimulator, sink: MailSink, plugin: CounterPlugin
+) -> AsyncIterator[Payments]:
+    raw, known = counter_config(sim)
+    app = create_app(
+        dataclasses.replace(settings, payment_recheck_interval=0),
+        config=parse_config(raw, known),
+        extra_plugins=[("counter", plugin)],
+    )
+    async with serve(app) as client:
+        yield Payments(Portal(client=client, sink=sink, settings=settings), sim, app)
 
 
 async def test_a_further_provider_is_one_more_plugin(
     clean_db: Engine, settings: Settings, simulator: RunningSimulator, mail_sink: MailSink
 ) -> None:
     plugin = CounterPlugin()
-    raw = msgspec.to_builtins(payment_config(simulator))
+    raw, known = counter_config(simulator)
     boe = raw["communes"][0]
-    boe["plugins"]["counter"] = {}
-    boe["regies"][0]["payment_provider"] = "payfip"
-    boe["regies"][1]["payment_provider"] = "counter"
-    known = {**collect_plugin_settings(get_plugin_manager()), "counter": CounterSettings}
-    config = parse_config(raw, known)
-    app = create_app(
-        dataclasses.replace(settings, payment_recheck_interval=0),
-        config=config,
-        extra_plugins=[("counter", plugin)],
-    )
-    async with serve(app) as client:
-        pay = Payments(Portal(client=client, sink=mail_sink, settings=settings), simulator, app)
+    async with paying_at_the_counter(settings, simulator, mail_sink, plugin) as pay:
         payer = await sign_in(pay.portal, "boe", CLAIRE)
         cant = await add_invoice("boe", payer, "CANT-1", regie="CANT", amount=1000)
         gard = await add_invoice("boe", payer, "GARD-1", regie="GARD", amount=2500)
@@ -267,6 +235,123 @@ async def test_a_further_provider_is_one_more_plugin(
     del boe["regies"][1]["payment_provider"]
     with pytest.raises(ConfigError, match=r"regies\[GARD\]\.payment_provider: several"):
         create_app(settings, config=parse_config(raw, known), extra_plugins=[("counter", plugin)])
+
+
+async def test_a_further_provider_comes_back_through_the_core_routes(
+    clean_db: Engine, settings: Settings, simulator: RunningSimulator, mail_sink: MailSink
+) -> None:
+    plugin = CounterPlugin()  # no route of its own: it only reads what comes back
+    async with paying_at_the_counter(settings, simulator, mail_sink, plugin) as pay:
+        payer = await sign_in(pay.portal, "boe", CLAIRE)
+        first = await add_invoice("boe", payer, "GARD-1", regie="GARD", amount=2500)
+        second = await add_invoice("boe", payer, "GARD-2", regie="GARD", amount=1500)
+        third = await add_invoice("boe", payer, "GARD-3", regie="GARD", amount=1200)
+        reference = (await pay.start(first)).headers["location"].rsplit("/", 1)[1]
+        request = plugin.provider.started[reference]
+        assert request.notification_url == "http://portail.test/boe/paiement/counter/notification"
+        assert request.return_url == "http://portail.test/boe/paiement/counter/retour"
+
+        # Its server's notification: no CSRF token, no session; the core asks the service.
+        service = httpx.AsyncClient(transport=httpx.ASGITransport(app=pay.app), base_url="http://x")
+        async with service:
+            unknown = await service.post("/boe/paiement/counter/notification", data={"ref": "G0"})
+            assert (unknown.status_code, unknown.content) == (200, b"")
+            assert (await pay.invoice(first))["status"] == TO_PAY
+            notified = await service.post(
+                "/boe/paiement/counter/notification", data={"ref": reference}
+            )
+            assert (notified.status_code, notified.content) == (200, b"")
+            # Where the commune does not offer it, the route does not exist.
+            elsewhere = await service.post(
+                "/aure/paiement/counter/notification", data={"ref": reference}
+            )
+            assert elsewhere.status_code == 404
+        row = await pay.invoice(first)
+        assert (row["status"], row["authorisation_number"]) == (PAID, "GUICHET-1")
+        await pay.portal.mail_to(CLAIRE, "Reçu")
+
+        # The browser's return: to the result page (or to "Mes paiements" when it names none).
+        reference = (await pay.start(second)).headers["location"].rsplit("/", 1)[1]
+        refdet = plugin.provider.started[reference].refdet
+        back = await pay.client.get(
+            f"/boe/paiement/counter/retour?ref={reference}", follow_redirects=False
+        )
+        assert (back.status_code, back.headers["location"]) == (303, f"/boe/paiement/{refdet}")
+        assert (await pay.invoice(second))["status"] == PAID
+        nowhere = await pay.client.post("/boe/paiement/counter/retour", follow_redirects=False)
+        assert nowhere.headers["location"] == "/boe/paiements"
+
+        # A return that brings its own result is never settled from it, "verified" or not.
+        reference = (await pay.start(third)).headers["location"].rsplit("/", 1)[1]
+        refdet = plugin.provider.started[reference].refdet
+        claimed = await pay.client.get(
+            f"/boe/paiement/counter/retour?refdet={refdet}&resultat=P", follow_redirects=False
+        )
+        assert claimed.headers["location"] == f"/boe/paiement/{refdet}"
+        attempt = await attempts.get_attempt(pay.commune().id, refdet)
+        assert attempt is not None and attempt.state == "declared"
+        assert (await pay.invoice(third))["status"] == TO_PAY
+
+
+async def test_the_addresses_given_before_the_core_routes_still_answer(pay: Payments) -> None:
+    """A payment started before an upgrade notifies and returns where it was told to:
+    `/<commune>/payfip/notification`, `/<commune>/payfip/retour`, `/<commune>/tipi/retour`."""
+    first, second = await claire_with_invoices(pay, 1000, 2000)
+    idop = await pay.start_payfip(first)
+    operation = pay.sim.state.operations[idop]
+    assert operation.urlnotif == "http://portail.test/boe/paiement/payfip/notification"
+    assert operation.urlredirect == "http://portail.test/boe/paiement/payfip/retour"
+    pay.sim.state.set_result(idop, "P")
+    service = httpx.AsyncClient(transport=httpx.ASGITransport(app=pay.app), base_url="http://x")
+    async with service:
+        notified = await service.post("/boe/payfip/notification", data={"idop": idop})
+    assert (notified.status_code, notified.content) == (200, b"")
+    assert (await pay.invoice(first))["status"] == PAID
+
+    idop = await pay.start_payfip(second)
+    refdet = (await pay.attempt(idop))["refdet"]
+    pay.sim.state.set_result(idop, "P")
+    back = await pay.client.post("/boe/payfip/retour", data={"idop": idop}, follow_redirects=False)
+    assert (back.status_code, back.headers["location"]) == (303, f"/boe/paiement/{refdet}")
+    assert (await pay.invoice(second))["status"] == PAID
+
+    payer = await sign_in(pay.portal, "aure", JEAN, ref="A1")
+    invoice_id = await add_invoice("aure", payer, "PERI-1", amount=10522)
+    sent = await tipi_start(pay, invoice_id)
+    back_fields = {k: sent[k] for k in ("numcli", "exer", "refdet", "montant", "saisie")}
+    back = await pay.client.post(
+        "/aure/tipi/retour", data={**back_fields, "resultrans": "P"}, follow_redirects=False
+    )
+    assert back.headers["location"] == f"/aure/paiement/{sent['refdet']}"
+    attempt = await attempts.get_attempt(pay.commune("aure").id, sent["refdet"])
+    assert attempt is not None and attempt.state == "declared"
+
+    # Each answers only where its service is enabled.
+    assert (await pay.client.get(f"/aure/payfip/retour?idop={idop}")).status_code == 404
+    assert (await pay.client.get("/boe/tipi/retour")).status_code == 404
+    assert (await pay.client.get("/boe/paiement/tipi_legacy/retour")).status_code == 404
+    assert (await pay.client.get("/boe/paiement/inconnu/retour")).status_code == 404
+
+
+def test_only_the_services_routes_skip_csrf(pay: Payments) -> None:
+    exempt = {
+        (route.path, method)
+        for route in pay.app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if handler.opt.get("exclude_from_csrf")
+        for method in handler.http_methods
+        if method != "HEAD"
+    }
+    assert exempt == {
+        ("/{slug:str}/paiement/{provider:str}/notification", "POST"),
+        ("/{slug:str}/paiement/{provider:str}/retour", "GET"),
+        ("/{slug:str}/paiement/{provider:str}/retour", "POST"),
+        ("/{slug:str}/payfip/notification", "POST"),
+        ("/{slug:str}/payfip/retour", "GET"),
+        ("/{slug:str}/payfip/retour", "POST"),
+        ("/{slug:str}/tipi/retour", "GET"),
+        ("/{slug:str}/tipi/retour", "POST"),
+    }
 
 
 # --- One invoice, by card ------------------------------------------------------------------
@@ -572,9 +657,9 @@ async def test_a_notification_during_a_check_asks_once_more(
 async def test_notifications_that_make_the_portal_ask_are_rate_limited(
     pay: Payments, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from plugins.payfip import routes
-
-    monkeypatch.setattr(routes, "NOTIFICATIONS", throttle.Limit("payfip_notification_test", 2, 60))
+    monkeypatch.setattr(
+        service_routes, "NOTIFICATIONS", throttle.Limit("payment_notification_test", 2, 60)
+    )
     (invoice_id,) = await claire_with_invoices(pay, 1800)
     idop = await pay.start_payfip(invoice_id)  # not paid yet: each notification asks (P5)
     statuses = [
@@ -758,7 +843,7 @@ async def test_tipi_records_a_paid_return_as_declared(pay: Payments) -> None:
         "saisie": "T",
         "mel": JEAN,
     }
-    assert sent["urlcl"] == "http://portail.test/aure/tipi/retour"
+    assert sent["urlcl"] == "http://portail.test/aure/paiement/tipi_legacy/retour"
     waiting = await pay.client.get(f"/aure/paiement/{sent['refdet']}")
     assert "ne nous a pas encore renvoyé vers le portail" in waiting.text  # TIPI cannot be asked
     back = {
