@@ -332,6 +332,11 @@ class PaymentStartFailed(Exception):
 class PaymentProvider(Protocol):
     """A payment service, as the core uses it. Returned by ``payment_providers``.
 
+    A provider has no route of its own: the core receives the service's notification and the
+    browser's return (``PaymentRequest.notification_url``, ``return_url``) and asks
+    ``read_notification`` / ``read_return`` which attempt they name. See "Payment providers" in
+    ``docs/plugin-hooks.md``.
+
     :ivar name: The plugin's name; a régie chooses its provider by it (``payment_provider``).
     :ivar label: Its name for parents ("PayFiP").
     :ivar verifies_results: Whether ``fetch_outcome`` can ask the service (PayFiP) or not (TIPI).

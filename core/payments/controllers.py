@@ -9,8 +9,7 @@
   a paid attempt is also the receipt, with its PDF at `paiement/<refdet>/recu.pdf`.
 - `GET paiements`: the account's payments.
 
-The service's own routes (notification, return) belong to the provider plugins: they only name
-an operation and call `checks.refresh()` or `services.apply_outcome()`.
+The service's notification and the browser's return are in `service_routes`.
 """
 
 from __future__ import annotations

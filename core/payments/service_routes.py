@@ -155,7 +155,12 @@ class PaymentServiceController(Controller):
 
     # --- The addresses given before the routes above, kept for the payments started then ---
 
-    @post("/payfip/notification", name="payfip_notification", exclude_from_csrf=True)
+    @post(
+        "/payfip/notification",
+        name="payfip_notification",
+        exclude_from_csrf=True,
+        status_code=200,
+    )
     async def payfip_notification(
         self, request: Request, commune: CommuneContext
     ) -> Response[bytes]:
