@@ -46,13 +46,12 @@ from core.communes.tables import Commune, Regie
 from core.config import parse_config
 from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
-from core.payments import basket, services
+from core.payments import attempts, basket, checks, service_routes
 from core.payments.tables import PaymentAttemptInvoice
 from core.security import throttle
 from core.settings import Settings
 from core.web.identity import SignedIn
 from plugins.payfip import client as payfip_client
-from plugins.payfip import routes as payfip_routes
 from simulators.payfip import running_simulator
 
 
@@ -161,7 +160,7 @@ async def burst(
         ).returning(Invoice.id)
     )[0]["id"]  # fmt: skip
     plan = await basket.plan_payment(commune, account, [invoice])
-    _refdet, url = await services.start_payment(commune, account, plan, "http://portail.bench")
+    _refdet, url = await attempts.start_payment(commune, account, plan, "http://portail.bench")
     idop = url.rsplit("=", 1)[1]
     sim.state.set_result(idop, "P")
 
@@ -178,10 +177,10 @@ async def burst(
 
 async def main(bursts: int, duplicates: int) -> int:
     # Every notification comes from this one address: lift the per-address limit (120/min).
-    payfip_routes.NOTIFICATIONS = throttle.Limit("payfip_notification", 10**9, 60)
+    service_routes.NOTIFICATIONS = throttle.Limit("payment_notification", 10**9, 60)
     counter = SoapCounter()
     counter.install()
-    rounds = {"serialised": services._check_locks, "unserialised": NoSharedLocks()}
+    rounds = {"serialised": checks._check_locks, "unserialised": NoSharedLocks()}
     figures: dict[str, dict[str, list[float]]] = {
         name: {"calls": [], "latency": [], "burst": []} for name in rounds
     }
@@ -195,7 +194,7 @@ async def main(bursts: int, duplicates: int) -> int:
                 invoices: list[int] = []
                 for _ in range(bursts):
                     for name, locks in rounds.items():
-                        services._check_locks = locks
+                        checks._check_locks = locks
                         before = counter.calls
                         latencies, seconds, invoice = await burst(
                             app, client, sim, who, len(invoices), duplicates
@@ -204,7 +203,7 @@ async def main(bursts: int, duplicates: int) -> int:
                         figures[name]["calls"].append(counter.calls - before)
                         figures[name]["latency"].extend(latencies)
                         figures[name]["burst"].append(seconds)
-                services._check_locks = rounds["serialised"]
+                checks._check_locks = rounds["serialised"]
                 paid = await Invoice.select(Invoice.paid_cents).where(Invoice.id.is_in(invoices))
                 settled = await PaymentAttemptInvoice.count().where(
                     PaymentAttemptInvoice.settled == True  # noqa: E712

@@ -41,8 +41,9 @@ from core.contact.controllers import ContactController
 from core.db import close_database, open_database, use_database
 from core.invoices.controllers import InvoiceController
 from core.mail.mailer import Mailer
+from core.payments.checks import run_rechecks
 from core.payments.controllers import PaymentController
-from core.payments.services import run_rechecks
+from core.payments.service_routes import PaymentServiceController
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.security import throttle
 from core.settings import Settings, get_settings
@@ -127,6 +128,7 @@ def create_app(
             ProfileController,
             InvoiceController,
             PaymentController,
+            PaymentServiceController,
             AnnouncementController,
             ContactController,
             AlertAddressController,

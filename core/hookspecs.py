@@ -183,10 +183,13 @@ def invoice_is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool | 
 # Online payment: a provider sends the parent to its service and reads results
 # ---------------------------------------------------------------------------
 #
-# The core owns the basket, the attempts, the state machine and the settlement: a provider only
-# builds the redirect (`start`) and, when its service can be asked, reads an attempt's result
-# (`fetch_outcome`). Its own routes (a notification, the browser's return) call
-# `core.payments.services.refresh()` or `record_outcome()`, which apply the rules.
+# The core owns the basket, the attempts, the state machine, the settlement, and the routes the
+# service comes back to (its notification, the browser's return: `core.payments.service_routes`).
+# A provider builds the redirect (`start`), reads an attempt's result when its service can be
+# asked (`fetch_outcome`), and says which attempt a notification or a return is about
+# (`read_notification`, `read_return`); the core then asks the service
+# (`core.payments.checks.refresh()`) or applies the unverified result the return brought
+# (`core.payments.settlement.apply_outcome()`).
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,11 @@ class PaymentRequest:
     :param email: The parent's e-mail address (``mel``): the service sends its own ticket there.
     :param objet: A label already normalised for the service (ASCII letters, digits, spaces).
     :param exer: The year, 4 digits.
-    :param base_url: The portal's public URL, to build the provider's return routes.
+    :param base_url: The portal's public URL.
+    :param return_url: Where the service sends the parent's browser back (GET or POST): the
+        core's route ``/<commune>/paiement/<provider name>/retour``, absolute.
+    :param notification_url: Where the service posts its server-to-server notification: the
+        core's route ``/<commune>/paiement/<provider name>/notification``, absolute.
     """
 
     commune: CommuneContext
@@ -213,6 +220,8 @@ class PaymentRequest:
     objet: str
     exer: str
     base_url: str
+    return_url: str
+    notification_url: str
 
 
 @dataclass(frozen=True)
@@ -269,6 +278,44 @@ class PaymentOutcome:
     raw: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ServiceCall:
+    """A request the payment service made to the portal (its notification), or the parent's
+    browser made coming back from it (the return), as a provider reads it.
+
+    :param query: The query string's parameters, in order (a name may repeat).
+    :param form: The text fields of a form-encoded POST body, in order (empty for a GET).
+    """
+
+    query: Sequence[tuple[str, str]] = ()
+    form: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True)
+class PaymentNotice:
+    """Which attempt a notification or a return is about, and what it says of it.
+
+    Give exactly one of ``provider_reference`` and ``refdet``; the core looks the attempt up
+    among the provider's own attempts in the commune, and does nothing when it finds none.
+
+    :param provider_reference: The service's id of the operation (PayFiP's ``idop``), as
+        ``PaymentRedirect.provider_reference`` gave it.
+    :param refdet: The attempt's own reference, for a service that gives no id of its own (TIPI).
+    :param outcome: The result the request carries, for a service that cannot be asked (TIPI's
+        return). The core applies it as unverified (``verified`` forced to ``False``): a "paid"
+        is recorded as declared, never settled. ``None``: the core asks the service
+        (``fetch_outcome``), the only source it trusts.
+    """
+
+    provider_reference: str = ""
+    refdet: str = ""
+    outcome: PaymentOutcome | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.provider_reference) == bool(self.refdet):
+            raise ValueError("PaymentNotice needs one of provider_reference and refdet")
+
+
 class PaymentStartFailed(Exception):
     """Raised by ``PaymentProvider.start`` when the service refused or could not be reached.
 
@@ -284,6 +331,11 @@ class PaymentStartFailed(Exception):
 
 class PaymentProvider(Protocol):
     """A payment service, as the core uses it. Returned by ``payment_providers``.
+
+    A provider has no route of its own: the core receives the service's notification and the
+    browser's return (``PaymentRequest.notification_url``, ``return_url``) and asks
+    ``read_notification`` / ``read_return`` which attempt they name. See "Payment providers" in
+    ``docs/plugin-hooks.md``.
 
     :ivar name: The plugin's name; a régie chooses its provider by it (``payment_provider``).
     :ivar label: Its name for parents ("PayFiP").
@@ -304,6 +356,17 @@ class PaymentProvider(Protocol):
 
     async def fetch_outcome(self, provider_reference: str) -> PaymentOutcome:
         """Ask the service for the result of an operation (``verified=True``)."""
+        ...
+
+    def read_notification(self, call: ServiceCall) -> PaymentNotice | None:
+        """The attempt the service's notification names; ``None`` when it names none (or the
+        service sends no notification). Read only what names the attempt: anything else a
+        notification says is not to be trusted."""
+        ...
+
+    def read_return(self, call: ServiceCall) -> PaymentNotice | None:
+        """The attempt the parent's browser comes back for (and, for a service that cannot be
+        asked, the result it brings); ``None`` when it names none."""
         ...
 
 

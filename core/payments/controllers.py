@@ -9,8 +9,7 @@
   a paid attempt is also the receipt, with its PDF at `paiement/<refdet>/recu.pdf`.
 - `GET paiements`: the account's payments.
 
-The service's own routes (notification, return) belong to the provider plugins: they only name
-an operation and call `services.refresh()` or `services.apply_outcome()`.
+The service's notification and the browser's return are in `service_routes`.
 """
 
 from __future__ import annotations
@@ -23,16 +22,16 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from core.accounts.dependencies import require_account
 from core.communes.context import CommuneContext
 from core.hookspecs import PaymentStartFailed
 from core.invoices import pdf
 from core.invoices import services as invoices
 from core.invoices.tables import TO_PAY
-from core.payments import receipt, services
+from core.payments import attempts, checks, receipt
+from core.payments.attempts import AttemptView
 from core.payments.basket import BasketError, PaymentPlan, parse_invoice_ids, plan_payment
 from core.payments.providers import provider_for_regie
-from core.payments.services import AttemptView
+from core.settings import Settings
 from core.web.dependencies import mailer
 from core.web.identity import SignedIn
 from core.web.pages import page
@@ -102,8 +101,9 @@ class PaymentController(Controller):
     path = "/{slug:str}"
 
     @get("/paiement/selection", name="payment_selection")
-    async def selection(self, request: Request, commune: CommuneContext) -> Response[Any]:
-        account = await require_account(request, commune)
+    async def selection(
+        self, request: Request, commune: CommuneContext, account: SignedIn
+    ) -> Response[Any]:
         selected = _selected(request)
         if not commune.config.payment_basket:
             target = f"paiement?facture={selected[0]}" if selected else "factures"
@@ -119,8 +119,9 @@ class PaymentController(Controller):
         )
 
     @get("/paiement/selection/resume", name="payment_selection_summary")
-    async def selection_summary(self, request: Request, commune: CommuneContext) -> Template:
-        account = await require_account(request, commune)
+    async def selection_summary(
+        self, request: Request, commune: CommuneContext, account: SignedIn
+    ) -> Template:
         regie = request.query_params.get("regie", "")
         groups = await _basket_groups(commune, account, _selected(request), regie)
         if not groups:
@@ -129,18 +130,19 @@ class PaymentController(Controller):
         return page(request, commune, "payments/_basket_summary.html", group=group)
 
     @get("/paiement", name="payment_summary")
-    async def summary(self, request: Request, commune: CommuneContext) -> Response[Any]:
-        account = await require_account(request, commune)
+    async def summary(
+        self, request: Request, commune: CommuneContext, account: SignedIn
+    ) -> Response[Any]:
         return await _summary_page(request, commune, account, _selected(request))
 
     @post("/paiement", name="payment_start")
-    async def start(self, request: Request, commune: CommuneContext) -> Response[Any]:
-        account = await require_account(request, commune)
+    async def start(
+        self, request: Request, commune: CommuneContext, account: SignedIn, settings: Settings
+    ) -> Response[Any]:
         ids = await _form_ids(request)
         try:
             plan = await plan_payment(commune, account, ids)
-            base_url = request.app.state.portal.settings.base_url
-            _refdet, url = await services.start_payment(commune, account, plan, base_url)
+            _refdet, url = await attempts.start_payment(commune, account, plan, settings.base_url)
         except BasketError as exc:
             return await _summary_page(request, commune, account, ids, error=str(exc))
         except PaymentStartFailed as exc:
@@ -151,17 +153,19 @@ class PaymentController(Controller):
         return Redirect(path=url, status_code=303)
 
     @get("/paiements", name="payment_history")
-    async def history(self, request: Request, commune: CommuneContext) -> Template:
-        account = await require_account(request, commune)
-        attempts = await services.account_attempts(commune.id, account.account_id)
-        return page(request, commune, "payments/history.html", account=account, attempts=attempts)
+    async def history(
+        self, request: Request, commune: CommuneContext, account: SignedIn
+    ) -> Template:
+        history = await attempts.account_attempts(commune.id, account.account_id)
+        return page(request, commune, "payments/history.html", account=account, attempts=history)
 
     @get("/paiement/{refdet:str}", name="payment_result")
-    async def result(self, request: Request, commune: CommuneContext, refdet: str) -> Response[Any]:
-        account = await require_account(request, commune)
+    async def result(
+        self, request: Request, commune: CommuneContext, account: SignedIn, refdet: str
+    ) -> Response[Any]:
         attempt = await _own_attempt(commune, account, refdet)
         if not attempt.final:
-            state = await services.refresh(commune, attempt, mailer(request))
+            state = await checks.refresh(commune, attempt, mailer(request))
             if state != attempt.state:
                 attempt = await _own_attempt(commune, account, refdet)
         # A poll whose answer has not changed swaps nothing (204): screen readers stay quiet.
@@ -183,9 +187,8 @@ class PaymentController(Controller):
 
     @get("/paiement/{refdet:str}/recu.pdf", name="payment_receipt_pdf")
     async def receipt_pdf(
-        self, request: Request, commune: CommuneContext, refdet: str
+        self, request: Request, commune: CommuneContext, account: SignedIn, refdet: str
     ) -> Response[Any]:
-        account = await require_account(request, commune)
         attempt = await _own_attempt(commune, account, refdet)
         if attempt.state != "paid":
             raise NotFoundException()
@@ -198,7 +201,7 @@ class PaymentController(Controller):
 
 
 async def _own_attempt(commune: CommuneContext, account: SignedIn, refdet: str) -> AttemptView:
-    attempt = await services.get_attempt(commune.id, refdet[:30])
+    attempt = await attempts.get_attempt(commune.id, refdet[:30])
     if attempt is None or attempt.account_id != account.account_id:
         raise NotFoundException()
     return attempt

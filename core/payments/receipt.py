@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.config import CommuneConfig
 from core.i18n import t
 from core.invoices.pdf import key_value_pdf
-from core.payments.services import AttemptView
+from core.payments.attempts import AttemptView
 from core.web.formatting import datetime, money
 
 

@@ -1,67 +1,26 @@
 """TIPI, the legacy plain-URL mode of the State's payment service (`paiement.web`).
 
 Enabled per commune with `[communes.plugins.tipi_legacy]`. A payment provider
-(`payment_providers`) that sends the parent to `paiement.web` with the debt in the query string
-(numcli, exer, refdet, objet, montant, mel, urlcl, saisie). The service cannot be asked for a
-result, and its return is not signed (payfip.md §1): `routes.py` checks refdet, amount, numcli
-and saisie against the stored attempt and records a "paid" as declared, to be confirmed by the
-next import; nothing is settled.
+(`payment_providers`, `provider.py`) that sends the parent to `paiement.web` with the debt in
+the query string. The service cannot be asked for a result, and its return is not signed
+(payfip.md §1): it comes to the core's routes (`core.payments.service_routes`), which record a
+matching "paid" as declared, to be confirmed by the next import; nothing is settled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from core.hookspecs import PaymentOutcome, PaymentRedirect, PaymentRequest, hookimpl
+from core.hookspecs import hookimpl
 from core.i18n import add_catalogue
-from core.payments.providers import url_origin
+from plugins.tipi_legacy.provider import PLUGIN_NAME, TipiProvider, TipiSettings
 
 if TYPE_CHECKING:
     from core.communes.context import CommuneContext
 
-PLUGIN_NAME = "tipi_legacy"
-MAX_AMOUNT_CENTS = 999_999  # 9 999,99 €, as eopayment's TIPI backend allows
-
 add_catalogue(Path(__file__).resolve().parent / "locale" / "fr")
-
-
-class TipiSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    payment_url: str = "https://www.payfip.gouv.fr/tpa/paiement.web"
-    saisie: Literal["T", "X", "A", "M"] = "A"  # T test, X activation, A production (payfip.md §1)
-
-
-class TipiProvider:
-    name = PLUGIN_NAME
-    label = "TIPI"
-    verifies_results = False
-    max_amount_cents = MAX_AMOUNT_CENTS
-
-    def __init__(self, settings: TipiSettings) -> None:
-        self.settings = settings
-        self.form_origins = (url_origin(settings.payment_url),)
-
-    async def start(self, request: PaymentRequest) -> PaymentRedirect:
-        query = {
-            "numcli": request.numcli,
-            "exer": request.exer,
-            "refdet": request.refdet,
-            "objet": request.objet,
-            "montant": str(request.amount_cents),
-            "mel": request.email,
-            "urlcl": request.base_url.rstrip("/") + request.commune.url("tipi/retour"),
-            "saisie": self.settings.saisie,
-        }
-        return PaymentRedirect(
-            url=f"{self.settings.payment_url}?{urlencode(query)}", saisie=self.settings.saisie
-        )
-
-    async def fetch_outcome(self, provider_reference: str) -> PaymentOutcome:
-        return PaymentOutcome(result="pending")  # TIPI cannot be asked
 
 
 @hookimpl
@@ -77,9 +36,8 @@ def payment_providers(commune: CommuneContext) -> list[TipiProvider]:
 @hookimpl
 def register_routes() -> list[Any]:
     from plugins.tipi_legacy.note_routes import TipiNoteController
-    from plugins.tipi_legacy.routes import TipiController
 
-    return [TipiController, TipiNoteController]
+    return [TipiNoteController]
 
 
 # --- The personal note "j'ai réglé cette facture" (notes.py, note_routes.py) ------------------

@@ -17,10 +17,9 @@ from core.web.dependencies import commune_with
 from core.web.identity import SignedIn
 from core.web.pages import page
 from plugins.tipi_legacy import notes
+from plugins.tipi_legacy.provider import PLUGIN_NAME
 
 TEMPLATE = "tipi_legacy/note.html"
-# `plugins.tipi_legacy.PLUGIN_NAME`, not imported: that package imports this module.
-PLUGIN_NAME = "tipi_legacy"
 
 
 async def _invoice(commune: CommuneContext, account: SignedIn, invoice_id: int) -> InvoiceView:

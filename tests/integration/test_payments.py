@@ -26,20 +26,21 @@ from litestar import Litestar
 from core.app import create_app
 from core.config import ConfigError, parse_config
 from core.db import Engine, as_aware
-from core.hookspecs import PaymentOutcome, PaymentRedirect, PaymentRequest, hookimpl
+from core.hookspecs import PaymentOutcome
 from core.invoices.tables import PAID, TO_PAY, TREASURY, Invoice
 from core.mail.mailer import Mailer
 from core.mail.sink import MailSink
 from core.mail.tables import OutboundEmail
-from core.payments import services
+from core.payments import attempts, checks, service_routes, settlement
 from core.payments.providers import provider_for_regie, providers
 from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.security import throttle
 from core.settings import Settings
-from plugins.payfip import PayfipProvider
+from plugins.payfip.provider import PayfipProvider
 from simulators.payfip import RunningSimulator, asgi_notifier, running_simulator
 from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve, sign_in
+from tests.plugins.counter_payment import CounterPlugin, CounterSettings
 
 CLAIRE = "claire@example.org"
 JEAN = "jean@example.org"
@@ -180,73 +181,40 @@ async def test_hook_payment_providers(pay: Payments) -> None:
     assert outcome == PaymentOutcome(result="expired", code="P1", verified=True)
 
 
-class CounterSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    pass
+def counter_config(sim: RunningSimulator) -> tuple[dict[str, Any], dict[str, type]]:
+    """Boé with a second service, the counter (`tests.plugins.counter_payment`), paying the
+    garderie; the canteen still pays through PayFiP. (The raw configuration, and the plugins'
+    settings types.)"""
+    raw = msgspec.to_builtins(payment_config(sim))
+    boe = raw["communes"][0]
+    boe["plugins"]["counter"] = {}
+    boe["regies"][0]["payment_provider"] = "payfip"
+    boe["regies"][1]["payment_provider"] = "counter"
+    known = {**collect_plugin_settings(get_plugin_manager()), "counter": CounterSettings}
+    return raw, known
 
 
-class CounterProvider:
-    """A further payment service, as a third-party plugin would bring it: the core does the rest."""
-
-    name = "counter"
-    label = "Paiement au guichet"
-    verifies_results = True
-    max_amount_cents = 100_000
-    form_origins = ()
-
-    def __init__(self) -> None:
-        self.started: dict[str, PaymentRequest] = {}
-
-    async def start(self, request: PaymentRequest) -> PaymentRedirect:
-        reference = f"G{request.refdet}"
-        self.started[reference] = request
-        return PaymentRedirect(
-            url=request.commune.url(f"guichet/{reference}"), provider_reference=reference
-        )
-
-    async def fetch_outcome(self, provider_reference: str) -> PaymentOutcome:
-        request = self.started[provider_reference]
-        return PaymentOutcome(
-            result="paid",
-            code="OK",
-            verified=True,
-            numcli=request.numcli,
-            refdet=request.refdet,
-            amount_cents=request.amount_cents,
-            authorisation_number="GUICHET-1",
-        )
-
-
-class CounterPlugin:
-    def __init__(self) -> None:
-        self.provider = CounterProvider()
-
-    @hookimpl
-    def register_plugin_settings(self, register: Any) -> None:
-        register("counter", CounterSettings)
-
-    @hookimpl
-    def payment_providers(self) -> list[CounterProvider]:
-        return [self.provider]
+@contextlib.asynccontextmanager
+async def paying_at_the_counter(
+    settings: Settings, sim: RunningSimulator, sink: MailSink, plugin: CounterPlugin
+) -> AsyncIterator[Payments]:
+    raw, known = counter_config(sim)
+    app = create_app(
+        dataclasses.replace(settings, payment_recheck_interval=0),
+        config=parse_config(raw, known),
+        extra_plugins=[("counter", plugin)],
+    )
+    async with serve(app) as client:
+        yield Payments(Portal(client=client, sink=sink, settings=settings), sim, app)
 
 
 async def test_a_further_provider_is_one_more_plugin(
     clean_db: Engine, settings: Settings, simulator: RunningSimulator, mail_sink: MailSink
 ) -> None:
     plugin = CounterPlugin()
-    raw = msgspec.to_builtins(payment_config(simulator))
+    raw, known = counter_config(simulator)
     boe = raw["communes"][0]
-    boe["plugins"]["counter"] = {}
-    boe["regies"][0]["payment_provider"] = "payfip"
-    boe["regies"][1]["payment_provider"] = "counter"
-    known = {**collect_plugin_settings(get_plugin_manager()), "counter": CounterSettings}
-    config = parse_config(raw, known)
-    app = create_app(
-        dataclasses.replace(settings, payment_recheck_interval=0),
-        config=config,
-        extra_plugins=[("counter", plugin)],
-    )
-    async with serve(app) as client:
-        pay = Payments(Portal(client=client, sink=mail_sink, settings=settings), simulator, app)
+    async with paying_at_the_counter(settings, simulator, mail_sink, plugin) as pay:
         payer = await sign_in(pay.portal, "boe", CLAIRE)
         cant = await add_invoice("boe", payer, "CANT-1", regie="CANT", amount=1000)
         gard = await add_invoice("boe", payer, "GARD-1", regie="GARD", amount=2500)
@@ -256,9 +224,9 @@ async def test_a_further_provider_is_one_more_plugin(
         reference = response.headers["location"].rsplit("/", 1)[1]
         assert reference in plugin.provider.started
         commune = pay.commune()
-        attempt = await services.find_by_provider_reference(commune.id, "counter", reference)
+        attempt = await attempts.find_by_provider_reference(commune.id, "counter", reference)
         assert attempt is not None
-        assert await services.refresh(commune, attempt, pay.mailer, min_interval=0) == "paid"
+        assert await checks.refresh(commune, attempt, pay.mailer, min_interval=0) == "paid"
         row = await pay.invoice(gard)
         assert (row["status"], row["authorisation_number"]) == (PAID, "GUICHET-1")
 
@@ -267,6 +235,123 @@ async def test_a_further_provider_is_one_more_plugin(
     del boe["regies"][1]["payment_provider"]
     with pytest.raises(ConfigError, match=r"regies\[GARD\]\.payment_provider: several"):
         create_app(settings, config=parse_config(raw, known), extra_plugins=[("counter", plugin)])
+
+
+async def test_a_further_provider_comes_back_through_the_core_routes(
+    clean_db: Engine, settings: Settings, simulator: RunningSimulator, mail_sink: MailSink
+) -> None:
+    plugin = CounterPlugin()  # no route of its own: it only reads what comes back
+    async with paying_at_the_counter(settings, simulator, mail_sink, plugin) as pay:
+        payer = await sign_in(pay.portal, "boe", CLAIRE)
+        first = await add_invoice("boe", payer, "GARD-1", regie="GARD", amount=2500)
+        second = await add_invoice("boe", payer, "GARD-2", regie="GARD", amount=1500)
+        third = await add_invoice("boe", payer, "GARD-3", regie="GARD", amount=1200)
+        reference = (await pay.start(first)).headers["location"].rsplit("/", 1)[1]
+        request = plugin.provider.started[reference]
+        assert request.notification_url == "http://portail.test/boe/paiement/counter/notification"
+        assert request.return_url == "http://portail.test/boe/paiement/counter/retour"
+
+        # Its server's notification: no CSRF token, no session; the core asks the service.
+        service = httpx.AsyncClient(transport=httpx.ASGITransport(app=pay.app), base_url="http://x")
+        async with service:
+            unknown = await service.post("/boe/paiement/counter/notification", data={"ref": "G0"})
+            assert (unknown.status_code, unknown.content) == (200, b"")
+            assert (await pay.invoice(first))["status"] == TO_PAY
+            notified = await service.post(
+                "/boe/paiement/counter/notification", data={"ref": reference}
+            )
+            assert (notified.status_code, notified.content) == (200, b"")
+            # Where the commune does not offer it, the route does not exist.
+            elsewhere = await service.post(
+                "/aure/paiement/counter/notification", data={"ref": reference}
+            )
+            assert elsewhere.status_code == 404
+        row = await pay.invoice(first)
+        assert (row["status"], row["authorisation_number"]) == (PAID, "GUICHET-1")
+        await pay.portal.mail_to(CLAIRE, "Reçu")
+
+        # The browser's return: to the result page (or to "Mes paiements" when it names none).
+        reference = (await pay.start(second)).headers["location"].rsplit("/", 1)[1]
+        refdet = plugin.provider.started[reference].refdet
+        back = await pay.client.get(
+            f"/boe/paiement/counter/retour?ref={reference}", follow_redirects=False
+        )
+        assert (back.status_code, back.headers["location"]) == (303, f"/boe/paiement/{refdet}")
+        assert (await pay.invoice(second))["status"] == PAID
+        nowhere = await pay.client.post("/boe/paiement/counter/retour", follow_redirects=False)
+        assert nowhere.headers["location"] == "/boe/paiements"
+
+        # A return that brings its own result is never settled from it, "verified" or not.
+        reference = (await pay.start(third)).headers["location"].rsplit("/", 1)[1]
+        refdet = plugin.provider.started[reference].refdet
+        claimed = await pay.client.get(
+            f"/boe/paiement/counter/retour?refdet={refdet}&resultat=P", follow_redirects=False
+        )
+        assert claimed.headers["location"] == f"/boe/paiement/{refdet}"
+        attempt = await attempts.get_attempt(pay.commune().id, refdet)
+        assert attempt is not None and attempt.state == "declared"
+        assert (await pay.invoice(third))["status"] == TO_PAY
+
+
+async def test_the_addresses_given_before_the_core_routes_still_answer(pay: Payments) -> None:
+    """A payment started before an upgrade notifies and returns where it was told to:
+    `/<commune>/payfip/notification`, `/<commune>/payfip/retour`, `/<commune>/tipi/retour`."""
+    first, second = await claire_with_invoices(pay, 1000, 2000)
+    idop = await pay.start_payfip(first)
+    operation = pay.sim.state.operations[idop]
+    assert operation.urlnotif == "http://portail.test/boe/paiement/payfip/notification"
+    assert operation.urlredirect == "http://portail.test/boe/paiement/payfip/retour"
+    pay.sim.state.set_result(idop, "P")
+    service = httpx.AsyncClient(transport=httpx.ASGITransport(app=pay.app), base_url="http://x")
+    async with service:
+        notified = await service.post("/boe/payfip/notification", data={"idop": idop})
+    assert (notified.status_code, notified.content) == (200, b"")
+    assert (await pay.invoice(first))["status"] == PAID
+
+    idop = await pay.start_payfip(second)
+    refdet = (await pay.attempt(idop))["refdet"]
+    pay.sim.state.set_result(idop, "P")
+    back = await pay.client.post("/boe/payfip/retour", data={"idop": idop}, follow_redirects=False)
+    assert (back.status_code, back.headers["location"]) == (303, f"/boe/paiement/{refdet}")
+    assert (await pay.invoice(second))["status"] == PAID
+
+    payer = await sign_in(pay.portal, "aure", JEAN, ref="A1")
+    invoice_id = await add_invoice("aure", payer, "PERI-1", amount=10522)
+    sent = await tipi_start(pay, invoice_id)
+    back_fields = {k: sent[k] for k in ("numcli", "exer", "refdet", "montant", "saisie")}
+    back = await pay.client.post(
+        "/aure/tipi/retour", data={**back_fields, "resultrans": "P"}, follow_redirects=False
+    )
+    assert back.headers["location"] == f"/aure/paiement/{sent['refdet']}"
+    attempt = await attempts.get_attempt(pay.commune("aure").id, sent["refdet"])
+    assert attempt is not None and attempt.state == "declared"
+
+    # Each answers only where its service is enabled.
+    assert (await pay.client.get(f"/aure/payfip/retour?idop={idop}")).status_code == 404
+    assert (await pay.client.get("/boe/tipi/retour")).status_code == 404
+    assert (await pay.client.get("/boe/paiement/tipi_legacy/retour")).status_code == 404
+    assert (await pay.client.get("/boe/paiement/inconnu/retour")).status_code == 404
+
+
+def test_only_the_services_routes_skip_csrf(pay: Payments) -> None:
+    exempt = {
+        (route.path, method)
+        for route in pay.app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if handler.opt.get("exclude_from_csrf")
+        for method in handler.http_methods
+        if method != "HEAD"
+    }
+    assert exempt == {
+        ("/{slug:str}/paiement/{provider:str}/notification", "POST"),
+        ("/{slug:str}/paiement/{provider:str}/retour", "GET"),
+        ("/{slug:str}/paiement/{provider:str}/retour", "POST"),
+        ("/{slug:str}/payfip/notification", "POST"),
+        ("/{slug:str}/payfip/retour", "GET"),
+        ("/{slug:str}/payfip/retour", "POST"),
+        ("/{slug:str}/tipi/retour", "GET"),
+        ("/{slug:str}/tipi/retour", "POST"),
+    }
 
 
 # --- One invoice, by card ------------------------------------------------------------------
@@ -349,7 +434,7 @@ async def test_the_result_page_polls_quietly_until_the_result_changes(pay: Payme
     assert unchanged.status_code == 204  # nothing to swap, nothing re-announced
     pay.sim.state.notifications = "lose"
     await pay.sim.state.complete(idop, "A")
-    await asyncio.sleep(services.MIN_SECONDS_BETWEEN_CHECKS)
+    await asyncio.sleep(checks.MIN_SECONDS_BETWEEN_CHECKS)
     changed = await pay.client.get(url, headers=poll)
     assert changed.status_code == 200
     assert "Paiement abandonné" in changed.text and "<html" not in changed.text
@@ -508,7 +593,7 @@ async def test_duplicate_notifications_and_the_return_settle_exactly_once(pay: P
     idop = await pay.start_payfip(first, second)
     pay.sim.state.set_result(idop, "P")
     commune = pay.commune()
-    attempt = await services.find_by_provider_reference(commune.id, "payfip", idop)
+    attempt = await attempts.find_by_provider_reference(commune.id, "payfip", idop)
     assert attempt is not None
     outcome = await provider_for_regie(commune, "CANT").fetch_outcome(idop)  # type: ignore[union-attr]
 
@@ -521,8 +606,8 @@ async def test_duplicate_notifications_and_the_return_settle_exactly_once(pay: P
         pay.client.get(f"/boe/payfip/retour?idop={idop}", follow_redirects=False),
         # Checks of one attempt run one at a time in a process; these bypass that and really
         # race to settle.
-        *(services.refresh(commune, attempt, pay.mailer, min_interval=0) for _ in range(10)),
-        *(services.apply_outcome(commune, attempt.id, outcome, pay.mailer) for _ in range(10)),
+        *(checks.refresh(commune, attempt, pay.mailer, min_interval=0) for _ in range(10)),
+        *(settlement.apply_outcome(commune, attempt.id, outcome, pay.mailer) for _ in range(10)),
     )
     assert results[:50] == [200] * 50
     assert set(results[51:]) == {"paid"}
@@ -572,9 +657,9 @@ async def test_a_notification_during_a_check_asks_once_more(
 async def test_notifications_that_make_the_portal_ask_are_rate_limited(
     pay: Payments, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from plugins.payfip import routes
-
-    monkeypatch.setattr(routes, "NOTIFICATIONS", throttle.Limit("payfip_notification_test", 2, 60))
+    monkeypatch.setattr(
+        service_routes, "NOTIFICATIONS", throttle.Limit("payment_notification_test", 2, 60)
+    )
     (invoice_id,) = await claire_with_invoices(pay, 1800)
     idop = await pay.start_payfip(invoice_id)  # not paid yet: each notification asks (P5)
     statuses = [
@@ -601,18 +686,18 @@ async def test_a_lost_notification_is_settled_by_the_recheck(pay: Payments) -> N
 
     # Not paid yet: the re-check hears P5 and waits longer before the next one.
     await make_due()
-    assert await services.recheck_due(communes, pay.mailer) == 1
+    assert await checks.recheck_due(communes, pay.mailer) == 1
     attempt = await pay.attempt(idop)
     assert attempt["state"] == "pending" and attempt["result_code"] == "P5"
     wait = as_aware(attempt["next_check_at"]) - dt.datetime.now(dt.UTC)
-    assert wait > dt.timedelta(seconds=services.RECHECK_FIRST_SECONDS)
+    assert wait > dt.timedelta(seconds=attempts.RECHECK_FIRST_SECONDS)
 
     await pay.sim.state.complete(idop, "P")  # paid, but the notification is lost
     assert not pay.sim.state.notification_log or pay.sim.state.notification_log[-1].error
     assert (await pay.invoice(invoice_id))["status"] == TO_PAY
-    assert await services.recheck_due(communes, pay.mailer) == 0  # not due yet
+    assert await checks.recheck_due(communes, pay.mailer) == 0  # not due yet
     await make_due()
-    assert await services.recheck_due(communes, pay.mailer) == 1
+    assert await checks.recheck_due(communes, pay.mailer) == 1
     assert (await pay.invoice(invoice_id))["status"] == PAID
     await pay.portal.mail_to(CLAIRE, "Reçu")
 
@@ -665,7 +750,7 @@ async def test_two_attempts_paying_one_invoice_at_once_settle_it_once(pay: Payme
         outcomes.append(await provider.fetch_outcome(idop))
     states = await asyncio.gather(
         *(
-            services.apply_outcome(commune, attempt, outcome, pay.mailer)
+            settlement.apply_outcome(commune, attempt, outcome, pay.mailer)
             for attempt, outcome in zip(attempts, outcomes, strict=True)
         )
     )
@@ -693,7 +778,7 @@ async def test_after_a_refusal_or_an_expiry_the_parent_can_try_again(pay: Paymen
 
     # Final states never change, whatever comes later.
     commune = pay.commune()
-    final = await services.apply_outcome(
+    final = await settlement.apply_outcome(
         commune,
         (await pay.attempt(idop))["id"],
         PaymentOutcome(result="paid", verified=True),
@@ -758,7 +843,7 @@ async def test_tipi_records_a_paid_return_as_declared(pay: Payments) -> None:
         "saisie": "T",
         "mel": JEAN,
     }
-    assert sent["urlcl"] == "http://portail.test/aure/tipi/retour"
+    assert sent["urlcl"] == "http://portail.test/aure/paiement/tipi_legacy/retour"
     waiting = await pay.client.get(f"/aure/paiement/{sent['refdet']}")
     assert "ne nous a pas encore renvoyé vers le portail" in waiting.text  # TIPI cannot be asked
     back = {
@@ -770,7 +855,7 @@ async def test_tipi_records_a_paid_return_as_declared(pay: Payments) -> None:
     }
     response = await pay.client.post("/aure/tipi/retour", data=back, follow_redirects=False)
     assert response.headers["location"] == f"/aure/paiement/{sent['refdet']}"
-    attempt = await services.get_attempt(pay.commune("aure").id, sent["refdet"])
+    attempt = await attempts.get_attempt(pay.commune("aure").id, sent["refdet"])
     assert attempt is not None and attempt.state == "declared"
     assert attempt.authorisation_number == "00000001"
     row = await pay.invoice(invoice_id)
@@ -781,7 +866,7 @@ async def test_tipi_records_a_paid_return_as_declared(pay: Payments) -> None:
     assert "Paiement déclaré, à confirmer" in result.text
     # A second return (a replay, a double click) changes nothing.
     await pay.client.get("/aure/tipi/retour", params={**back, "resultrans": "R"})
-    assert (await services.get_attempt(pay.commune("aure").id, sent["refdet"])).state == "declared"  # type: ignore[union-attr]
+    assert (await attempts.get_attempt(pay.commune("aure").id, sent["refdet"])).state == "declared"  # type: ignore[union-attr]
 
 
 async def test_tipi_return_checks(pay: Payments) -> None:
@@ -792,14 +877,14 @@ async def test_tipi_return_checks(pay: Payments) -> None:
     sent = await tipi_start(pay, invoice_id)
     back = {k: sent[k] for k in ("numcli", "exer", "refdet", "montant", "saisie")}
     await pay.client.get("/aure/tipi/retour", params={**back, "montant": "100", "resultrans": "P"})
-    attempt = await services.get_attempt(commune_id, sent["refdet"])
+    attempt = await attempts.get_attempt(commune_id, sent["refdet"])
     assert attempt is not None and attempt.state == "review"
 
     await PaymentAttempt.delete().where(PaymentAttempt.refdet == sent["refdet"])
     sent = await tipi_start(pay, invoice_id)
     back = {k: sent[k] for k in ("numcli", "exer", "refdet", "montant", "saisie")}
     await pay.client.post("/aure/tipi/retour", data={**back, "resultrans": "A"})
-    assert (await services.get_attempt(commune_id, sent["refdet"])).state == "abandoned"  # type: ignore[union-attr]
+    assert (await attempts.get_attempt(commune_id, sent["refdet"])).state == "abandoned"  # type: ignore[union-attr]
     assert "Payer la facture" in await pay.detail(invoice_id, "aure")
 
     # A parent who never comes back from TIPI: after 2 days the attempt is closed.
@@ -808,8 +893,8 @@ async def test_tipi_return_checks(pay: Payments) -> None:
     await PaymentAttempt.update({PaymentAttempt.created_at: three_days_ago}).where(
         PaymentAttempt.refdet == sent["refdet"]
     )
-    assert await services.expire_stale() == 1
-    assert (await services.get_attempt(commune_id, sent["refdet"])).state == "expired"  # type: ignore[union-attr]
+    assert await checks.expire_stale() == 1
+    assert (await attempts.get_attempt(commune_id, sent["refdet"])).state == "expired"  # type: ignore[union-attr]
 
     unknown = await pay.client.post(
         "/aure/tipi/retour",

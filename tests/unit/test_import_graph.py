@@ -16,10 +16,6 @@ PACKAGES = ("core", "plugins")
 ALLOWED: set[tuple[str, str]] = {
     # removed by the plugin-registration change
     ("core.db", "core.piccolo_conf"),
-    # Left to the payments change: these routes import PLUGIN_NAME from the package that
-    # imports them (in its `register_routes`).
-    ("plugins.payfip.routes", "plugins.payfip"),
-    ("plugins.tipi_legacy.routes", "plugins.tipi_legacy"),
 }
 
 

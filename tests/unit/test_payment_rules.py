@@ -9,11 +9,12 @@ import re
 import pytest
 
 from core.hookspecs import PaymentOutcome
+from core.payments.attempts import new_refdet
 from core.payments.basket import parse_invoice_ids
-from core.payments.services import mismatches, new_refdet
+from core.payments.settlement import mismatches
 from core.web.formatting import TIMEZONE
-from plugins.payfip.routes import idop_from
-from plugins.tipi_legacy.routes import outcome_from, transaction_time
+from plugins.payfip.provider import idop_from
+from plugins.tipi_legacy.provider import outcome_from, transaction_time
 
 ATTEMPT = {
     "numcli": "004200",

@@ -1,0 +1,232 @@
+"""Asking a service for an attempt's result: on demand (a notification, a return, the result
+page) and in the background (the re-check of open attempts).
+
+Nothing is settled from what a browser or a notification says: they only name an operation,
+and `refresh()` (or `notified()`) asks the service itself (`fetch_outcome`); `settlement`
+applies the answer. Checks of one attempt run one at a time in a process, and an attempt is not
+asked more often than every few seconds. A lost notification changes nothing for the parent: the
+re-check keeps asking about open attempts for 2 days, on a backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+
+from core.communes.context import CommuneContext
+from core.hookspecs import PaymentOutcome, PaymentProvider
+from core.mail.mailer import Mailer
+from core.payments.attempts import AttemptView, attempt_by_id, state_of, utcnow
+from core.payments.providers import provider_for_regie
+from core.payments.settlement import GIVE_UP_AFTER, apply_outcome
+from core.payments.tables import CREATED, EXPIRED, OPEN_STATES, PENDING, PaymentAttempt
+
+logger = logging.getLogger(__name__)
+
+CREATED_TIMEOUT = dt.timedelta(minutes=15)  # a PayFiP idop is usable for 15 minutes
+MIN_SECONDS_BETWEEN_CHECKS = 3.0  # a polling page or a notification storm asks no more often
+RECHECK_INTERVAL_SECONDS = 20.0
+
+_check_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+_asked_again: set[int] = set()  # attempts notified while a check of theirs was running
+
+
+def _lock_of(attempt_id: int) -> asyncio.Lock:
+    lock = _check_locks.get(attempt_id)
+    if lock is None:
+        lock = _check_locks[attempt_id] = asyncio.Lock()
+    return lock
+
+
+def _checkable(commune: CommuneContext, attempt: AttemptView) -> PaymentProvider | None:
+    """The provider to ask about an open attempt, if it can be asked at all."""
+    if attempt.final or not attempt.provider_reference:
+        return None
+    provider = provider_for_regie(commune, attempt.regie_code)
+    if provider is None or provider.name != attempt.provider or not provider.verifies_results:
+        return None
+    return provider
+
+
+async def refresh(
+    commune: CommuneContext,
+    attempt: AttemptView,
+    mailer: Mailer,
+    *,
+    min_interval: float = MIN_SECONDS_BETWEEN_CHECKS,
+) -> str:
+    """Ask the service for the result of an open attempt and apply it; the new state.
+
+    Checks of one attempt run one at a time in this process, and each re-reads the state
+    first: a check waiting for another finds the attempt final and asks nothing. An attempt
+    asked less than `min_interval` seconds ago is not asked again (a polling page cannot make
+    the portal hammer the service); it is then due for the background re-check shortly.
+    """
+    provider = _checkable(commune, attempt)
+    if provider is None:
+        return attempt.state
+    async with _lock_of(attempt.id):
+        return await _check(commune, attempt, provider, mailer, min_interval)
+
+
+async def notified(
+    commune: CommuneContext,
+    attempt: AttemptView,
+    mailer: Mailer,
+    allowed: Callable[[], Awaitable[bool]],
+) -> bool:
+    """The service says something happened to an attempt: ask it now. False if `allowed()`
+    (a rate limit) refuses.
+
+    Duplicate notifications cost nothing: while a check of the attempt is running, they only
+    ask for one more check once it is done (if the attempt is still open then), and return.
+    """
+    provider = _checkable(commune, attempt)
+    if provider is None:
+        return True
+    lock = _lock_of(attempt.id)
+    if lock.locked():
+        _asked_again.add(attempt.id)
+        return True
+    async with lock:  # taken at once: nothing ran since the test above
+        if not await allowed():
+            return False
+        await _check(commune, attempt, provider, mailer, min_interval=0)
+    return True
+
+
+async def _check(
+    commune: CommuneContext,
+    attempt: AttemptView,
+    provider: PaymentProvider,
+    mailer: Mailer,
+    min_interval: float,
+) -> str:
+    """One check of an open attempt (its lock held), repeated once if notified meanwhile."""
+    while True:
+        current = await state_of(attempt.id, attempt.state)
+        if current not in OPEN_STATES:
+            return current
+        if not await _claim_check(attempt.id, min_interval):
+            await _check_soon(attempt.id)
+            return current
+        _asked_again.discard(attempt.id)  # what was notified so far, this question answers
+        try:
+            outcome = await provider.fetch_outcome(attempt.provider_reference or "")
+        except Exception:
+            logger.exception("payment %s: could not read its result", attempt.refdet)
+            outcome = PaymentOutcome(result="pending", code="error")
+        state = await apply_outcome(commune, attempt.id, outcome, mailer)
+        if state not in OPEN_STATES or attempt.id not in _asked_again:
+            return state
+        min_interval = 0  # a notification came during the check: ask once more
+
+
+async def _claim_check(attempt_id: int, min_interval: float) -> bool:
+    """Note that the attempt is being checked now, unless it was checked very recently."""
+    now = utcnow()
+    recent = now - dt.timedelta(seconds=min_interval)
+    rows = (
+        await PaymentAttempt.update({PaymentAttempt.last_checked_at: now})
+        .where(
+            (PaymentAttempt.id == attempt_id)
+            & (
+                PaymentAttempt.last_checked_at.is_null()
+                | (PaymentAttempt.last_checked_at <= recent)
+            )
+        )
+        .returning(PaymentAttempt.id)
+    )
+    return bool(rows)
+
+
+async def _check_soon(attempt_id: int) -> None:
+    """Bring the attempt's next background check forward to a few seconds from now."""
+    soon = utcnow() + dt.timedelta(seconds=MIN_SECONDS_BETWEEN_CHECKS)
+    await PaymentAttempt.update({PaymentAttempt.next_check_at: soon}).where(
+        (PaymentAttempt.id == attempt_id)
+        & PaymentAttempt.state.is_in(list(OPEN_STATES))
+        & (PaymentAttempt.next_check_at.is_null() | (PaymentAttempt.next_check_at > soon))
+    )
+
+
+# --- The re-check --------------------------------------------------------------------------
+
+
+async def due_for_check(now: dt.datetime | None = None, limit: int = 50) -> list[tuple[int, int]]:
+    """(commune id, attempt id) of open attempts whose next check is due."""
+    now = now or utcnow()
+    rows = await (
+        PaymentAttempt.select(PaymentAttempt.commune, PaymentAttempt.id)
+        .where(
+            PaymentAttempt.state.is_in(list(OPEN_STATES))
+            & PaymentAttempt.next_check_at.is_not_null()
+            & (PaymentAttempt.next_check_at <= now)
+        )
+        .order_by(PaymentAttempt.next_check_at)
+        .limit(limit)
+    )
+    return [(int(row["commune"]), int(row["id"])) for row in rows]
+
+
+async def expire_stale(now: dt.datetime | None = None) -> int:
+    """Close attempts no result will ever come for: left "created" (the process died before the
+    service answered), or sent to a service that cannot be asked (TIPI) and never came back."""
+    now = now or utcnow()
+    expired = 0
+    for where, note in (
+        (
+            (PaymentAttempt.state == CREATED) & (PaymentAttempt.created_at < now - CREATED_TIMEOUT),
+            "never sent to the service",
+        ),
+        (
+            (PaymentAttempt.state == PENDING)
+            & PaymentAttempt.next_check_at.is_null()
+            & (PaymentAttempt.created_at < now - GIVE_UP_AFTER),
+            "no return from the service",
+        ),
+    ):
+        rows = (
+            await PaymentAttempt.update(
+                {
+                    PaymentAttempt.state: EXPIRED,
+                    PaymentAttempt.note: note,
+                    PaymentAttempt.updated_at: now,
+                }
+            )
+            .where(where)
+            .returning(PaymentAttempt.id)
+        )
+        expired += len(rows)
+    return expired
+
+
+async def recheck_due(communes: Mapping[int, CommuneContext], mailer: Mailer) -> int:
+    """Ask the services about every open attempt whose check is due; how many were asked."""
+    await expire_stale()
+    asked = 0
+    for commune_id, attempt_id in await due_for_check():
+        commune = communes.get(commune_id)
+        attempt = await attempt_by_id(attempt_id)
+        if commune is None or attempt is None:
+            continue
+        await refresh(commune, attempt, mailer, min_interval=0)
+        asked += 1
+    return asked
+
+
+async def run_rechecks(
+    communes: Mapping[int, CommuneContext],
+    mailer: Mailer,
+    interval: float = RECHECK_INTERVAL_SECONDS,
+) -> None:
+    """The background task: re-check due attempts forever; an error waits for the next round."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await recheck_due(communes, mailer)
+        except Exception:
+            logger.exception("payment re-check failed")
