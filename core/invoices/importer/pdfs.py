@@ -14,6 +14,7 @@ import io
 import os
 import re
 import stat
+import struct
 import uuid
 import zipfile
 import zlib
@@ -32,6 +33,19 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 _DRIVE = re.compile(r"[A-Za-z]:")
 _MiB = 1024 * 1024
 _READ_CHUNK = 64 * 1024
+_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+# What `zipfile` raises on a damaged or hostile archive, beyond BadZipFile.
+_BROKEN_ZIP = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    ValueError,
+    IndexError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+)
 
 # A file name (`F-001.pdf`) -> the file, or its content.
 PdfFiles = Mapping[str, Path | bytes]
@@ -73,7 +87,7 @@ class ZipLimits:
     max_entries: int = 20_000  # files and folders
 
 
-class PdfArchiveError(ValueError):
+class PdfArchiveError(Exception):
     """An archive of PDFs refused as a whole, before any of it is used.
 
     `key` is the message's key in the French catalogue (`import.zip.*`), `params` its values
@@ -97,8 +111,9 @@ def pdfs_from_zip(data: bytes, limits: ZipLimits | None = None) -> dict[str, byt
     size, its number of entries, its total decompressed size: the sizes it declares are
     checked first, then the bytes actually decompressed are counted, and reading stops past
     the limit), or when an entry is unsafe or unexpected: an absolute name, a `..` component,
-    a backslash, a link, an encrypted entry, a name not ending in `.pdf` (any case), content
-    not starting with `%PDF-`, or a file name seen twice. Folders are ignored: a PDF in a
+    a backslash, a link, an encrypted entry, a compression other than deflate (or none), a
+    name not ending in `.pdf` (any case), content not starting with `%PDF-`, or a file name
+    seen twice. Folders are ignored: a PDF in a
     folder counts under its file name.
     """
     limits = limits or ZipLimits()
@@ -106,7 +121,7 @@ def pdfs_from_zip(data: bytes, limits: ZipLimits | None = None) -> dict[str, byt
         raise PdfArchiveError("archive_too_large", max=_megabytes(limits.max_archive_bytes))
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _BROKEN_ZIP as exc:
         raise PdfArchiveError("not_a_zip") from exc
     with archive:
         entries = archive.infolist()
@@ -133,13 +148,15 @@ def _checked_entries(entries: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInf
         mode = entry.external_attr >> 16
         if stat.S_ISLNK(mode) or stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise PdfArchiveError("not_a_file", name=raw)
-        if entry.is_dir():
+        if raw.endswith("/"):  # a folder (`ZipInfo.is_dir()` fails on an empty name)
             continue
         base = raw.rsplit("/", 1)[-1]
         if len(base) <= len(".pdf") or not base.lower().endswith(".pdf"):
             raise PdfArchiveError("not_a_pdf_name", name=raw)
         if entry.flag_bits & 0x1:
             raise PdfArchiveError("encrypted", name=raw)
+        if entry.compress_type not in _COMPRESSIONS:
+            raise PdfArchiveError("unreadable", name=raw)
         name = base[: -len(".pdf")] + ".pdf"
         if name in files:
             raise PdfArchiveError("duplicate", name=raw, first=files[name].filename)
@@ -172,7 +189,7 @@ def _read_pdf(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, budget: _Budget)
             while chunk := stream.read(_READ_CHUNK):
                 budget.spend(len(chunk))
                 chunks.append(chunk)
-    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error) as exc:
+    except _BROKEN_ZIP as exc:
         raise PdfArchiveError("unreadable", name=entry.filename) from exc
     content = b"".join(chunks)
     if not content.startswith(ZIP_PDF_MAGIC):

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from piccolo.engine.sqlite import TransactionType
 
 from core import db_bulk
 from core.communes.tables import Commune, Regie
-from core.db import transaction
+from core.db import current_engine, transaction
 from core.invoices.importer.alerts import alert_messages, count_alerts
 from core.invoices.importer.parsing import ParsedFile, parse_invoices_csv
 from core.invoices.importer.pdfs import PdfFiles, StagedPdfs, pdfs_from_dir, stage_pdfs
@@ -148,7 +149,8 @@ async def _import(job: _Job) -> ImportReport:
     report.warnings = staged.warnings
     clock.lap("pdfs")
     if job.dry_run:
-        await _preview(job, parsed, staged, report, clock)
+        async with _read_transaction():
+            await _preview(job, parsed, staged, report, clock)
         return report
     if job.env is None:
         raise TypeError("publishing an import needs the Jinja environment of its e-mails")
@@ -156,6 +158,14 @@ async def _import(job: _Job) -> ImportReport:
         await _publish(job, job.env, parsed, staged, report, clock)
     clock.lap("commit")
     return report
+
+
+def _read_transaction() -> Any:
+    """The transaction of a dry run's reads (`db_bulk` reads in one): on SQLite a deferred
+    one, which reads a snapshot without taking the write lock, so writers keep going."""
+    if db_bulk.is_postgres():
+        return current_engine().transaction()
+    return current_engine().transaction(transaction_type=TransactionType.deferred)
 
 
 async def _preview(
