@@ -14,6 +14,8 @@
 3. Times `core.invoices.importer.import_invoices` on that file three times:
    - first import: every payer and invoice created, 10,000 accounts linked, 10,000 alerts;
    - re-import of the same file: nothing changes;
+   - a dry run of the changed file (`plan_import`, what the back office shows before
+     publishing): read and compared, nothing written;
    - a changed file: one invoice in ten paid by cheque, plus one new invoice for every tenth
      payer (updates, inserts and the alerts of those new invoices).
    Each prints lines/s, the report's counts, the time of each phase, and the worst delay of a
@@ -43,7 +45,7 @@ from core import db, db_bulk
 from core.accounts.tables import Account, AccountPayer
 from core.communes.services import sync_communes
 from core.config import parse_config
-from core.invoices.importer import ImportReport, import_invoices
+from core.invoices.importer import ImportReport, import_invoices, plan_import
 from core.mail.tables import OutboundEmail
 from core.plugins import get_plugin_manager
 from core.settings import Settings
@@ -154,13 +156,21 @@ async def loop_lag_during(work: asyncio.Future | asyncio.Task) -> float:
 
 
 async def timed_import(
-    label: str, commune_id: int, path: Path, settings: Settings, data_dir: Path
+    label: str,
+    commune_id: int,
+    path: Path,
+    settings: Settings,
+    data_dir: Path,
+    *,
+    dry_run: bool = False,
 ) -> tuple[ImportReport, float]:
     env = build_jinja_env(settings, get_plugin_manager())
     data = await asyncio.to_thread(path.read_bytes)
     started = time.perf_counter()
-    task = asyncio.create_task(
-        import_invoices(
+    work = (
+        plan_import(commune_id, data, data_dir=data_dir)
+        if dry_run
+        else import_invoices(
             commune_id,
             data,
             pdf_dir=None,
@@ -169,6 +179,7 @@ async def timed_import(
             base_url="https://factures.example.org",
         )
     )
+    task = asyncio.create_task(work)
     lag = await loop_lag_during(task)
     report = task.result()
     seconds = time.perf_counter() - started
@@ -223,6 +234,9 @@ async def run_engine(
                 "first import", commune_id, files["first"], settings, Path(data_dir)
             )
             await timed_import("re-import", commune_id, files["first"], settings, Path(data_dir))
+            await timed_import(
+                "dry run", commune_id, files["changed"], settings, Path(data_dir), dry_run=True
+            )
             await timed_import(
                 "changed file", commune_id, files["changed"], settings, Path(data_dir)
             )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import io
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,13 @@ from core.invoices.importer import (
     COLUMNS,
     ImportLineError,
     ImportReport,
+    PdfFiles,
     import_invoices,
     pdf_relative_path,
+    pdfs_from_zip,
+    plan_import,
 )
+from core.invoices.importer import run_import as publish_import  # (a fixture is `run_import`)
 from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
 from core.plugins import get_plugin_manager
@@ -134,6 +141,28 @@ class Importer:
             env=self.env,
             base_url=self.base_url,
         )
+
+    async def publish(self, slug: str, data: str | bytes, *, pdfs: PdfFiles) -> ImportReport:
+        """`run_import()` with PDFs from any source (a zip's)."""
+        return await publish_import(
+            await commune_id(slug),
+            data,
+            pdfs=pdfs,
+            data_dir=self.data_dir,
+            env=self.env,
+            base_url=self.base_url,
+        )
+
+    async def plan(
+        self, slug: str, data: str | bytes, *, pdfs: PdfFiles | None = None
+    ) -> ImportReport:
+        return await plan_import(await commune_id(slug), data, pdfs=pdfs, data_dir=self.data_dir)
+
+
+async def commune_id(slug: str) -> int:
+    commune = await Commune.select(Commune.id).where(Commune.slug == slug).first()
+    assert commune is not None
+    return int(commune["id"])
 
 
 @pytest.fixture
@@ -439,6 +468,129 @@ async def test_pdfs_are_matched_by_invoice_number(
 async def test_a_missing_pdf_directory_is_refused(run_import: Importer, tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError):
         await run_import("boe", csv_file(row()), pdf_dir=tmp_path / "absent")
+
+
+async def test_pdfs_from_a_zip_are_attached_like_those_of_a_directory(
+    run_import: Importer, data_dir: Path, communes: dict[str, int]
+) -> None:
+    def zipped(*entries: tuple[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, content in entries:
+                zf.writestr(name, content)
+        return buffer.getvalue()
+
+    text = csv_file(row(), row(numero_facture="F-002"), row(numero_facture="2026/004"))
+    archive = zipped(("F-001.pdf", MINIMAL_PDF), ("lot/2026_004.PDF", MINIMAL_PDF + b"%4"))
+    report = await run_import.publish("boe", text, pdfs=pdfs_from_zip(archive))
+    assert report.errors == [] and report.warnings == []
+    assert report.created == 3 and report.pdfs_attached == 2
+    rows = await invoices()
+    boe = communes["boe"]
+    assert rows["F-001"]["pdf_path"] == f"pdfs/{boe}/F-001.pdf" and rows["F-002"]["pdf_path"] == ""
+    assert (data_dir / rows["F-001"]["pdf_path"]).read_bytes() == MINIMAL_PDF
+    assert (data_dir / pdf_relative_path(boe, "2026/004")).read_bytes().endswith(b"%4")
+
+    again = await run_import.publish("boe", text, pdfs=pdfs_from_zip(archive))
+    assert (again.unchanged, again.pdfs_attached) == (3, 0)
+    newer = pdfs_from_zip(zipped(("F-001.pdf", MINIMAL_PDF + b"% v2")))
+    preview = await run_import.plan("boe", text, pdfs=newer)
+    assert preview.dry_run and (preview.unchanged, preview.pdfs_attached) == (3, 1)
+    assert (data_dir / rows["F-001"]["pdf_path"]).read_bytes() == MINIMAL_PDF  # not copied
+    replaced = await run_import.publish("boe", text, pdfs=newer)
+    assert replaced.pdfs_attached == 1
+    assert (data_dir / rows["F-001"]["pdf_path"]).read_bytes().endswith(b"% v2")
+
+
+# --- Dry run --------------------------------------------------------------------------------
+
+
+def without_dry_run(report: ImportReport) -> dict[str, Any]:
+    return {k: v for k, v in report.as_dict().items() if k != "dry_run"}
+
+
+async def test_a_dry_run_writes_nothing_and_counts_what_publishing_does(
+    run_import: Importer, tmp_path: Path, data_dir: Path
+) -> None:
+    pdf_dir = tmp_path / "pdf"
+    pdf_dir.mkdir()
+    (pdf_dir / "F-001.pdf").write_bytes(MINIMAL_PDF)
+    preview = await run_import.plan("boe", FIRST_FILE, pdfs={"F-001.pdf": pdf_dir / "F-001.pdf"})
+    assert preview.dry_run and preview.ok
+    assert (preview.created, preview.updated, preview.unchanged) == (4, 0, 0)
+    assert (preview.payers_created, preview.pdfs_attached, preview.alerts_queued) == (2, 1, 0)
+    assert await counts() == (0, 0, 0, 0) and not await asyncio.to_thread(data_dir.exists)
+
+    published = await run_import("boe", FIRST_FILE, pdf_dir=pdf_dir)
+    assert not published.dry_run
+    assert without_dry_run(published) == without_dry_run(preview)
+
+    changed = csv_file(
+        row(montant="250,00"),
+        row(reference_debiteur="B-3", nom_debiteur="Famille Neuve", numero_facture="F-003"),
+        row(numero_facture="F-005", emails="nouvelle@example.org"),
+    )
+    before = (await counts(), await invoices())
+    preview = await run_import.plan("boe", changed)
+    assert (preview.created, preview.updated, preview.unchanged) == (1, 2, 0)
+    assert preview.payers_created == 1
+    assert (await counts(), await invoices()) == before
+    assert without_dry_run(await run_import("boe", changed)) == without_dry_run(preview)
+
+
+async def test_a_dry_run_reports_every_refused_line(run_import: Importer) -> None:
+    text = csv_file(row(), row(numero_facture="F-002", montant="-3"), row(regie="XXX"))
+    report = await run_import.plan("boe", text)
+    assert report.dry_run and not report.ok and report.lines == 0
+    assert report.as_dict()["errors"] == [
+        {
+            "line": 3,
+            "column": "montant",
+            "message": "Le montant ne peut pas être négatif (-3).",
+        },
+        {
+            "line": 4,
+            "column": "regie",
+            "message": "Régie « XXX » inconnue pour cette commune (régies connues : CANT).",
+        },
+        {
+            "line": 4,
+            "column": "numero_facture",
+            "message": "Ce numéro de facture figure déjà ligne 2 du fichier.",
+        },
+    ]
+    assert await counts() == (0, 0, 0, 0)
+
+
+async def test_a_dry_run_counts_the_alerts_of_accounts_it_would_link(
+    portal: Portal, env: jinja2.Environment, data_dir: Path
+) -> None:
+    importer = Importer(env, data_dir, portal.settings.base_url)
+    await add_payer("boe", "B-1", "Famille Martin", "claire@example.org")
+    await portal.activate("boe", "claire@example.org")
+    await portal.deliver()
+    text = csv_file(
+        row(numero_facture="F-001"),
+        row(reference_debiteur="B-7", emails="Claire@Example.org", numero_facture="F-002"),
+        row(reference_debiteur="B-8", emails="personne@example.org", numero_facture="F-003"),
+    )
+    links = await AccountPayer.count()
+    preview = await importer.plan("boe", text)
+    assert preview.alerts_queued == 1 and preview.payers_created == 2
+    assert await AccountPayer.count() == links and await pending_alerts() == []
+    again = await publish_import(
+        await commune_id("boe"),
+        text,
+        data_dir=data_dir,
+        env=env,
+        base_url=portal.settings.base_url,
+        dry_run=True,
+    )
+    assert again.as_dict() == preview.as_dict()
+
+    report = await importer("boe", text)
+    assert report.alerts_queued == 1 and len(await pending_alerts()) == 1
+    assert without_dry_run(report) == without_dry_run(preview)
 
 
 # --- Alerts --------------------------------------------------------------------------------

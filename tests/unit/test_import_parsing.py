@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import jinja2
@@ -11,6 +12,8 @@ import pytest
 from core.demo_pdfs import simple_pdf
 from core.invoices.importer import (
     COLUMNS,
+    ImportLineError,
+    ImportReport,
     header_key,
     money_fr,
     parse_amount,
@@ -155,6 +158,44 @@ def test_a_trailing_separator_is_accepted() -> None:
     line = "B-1;Famille;;CANT;F-1;;;05/02/2026;;10,00;;à régler;;;;;;"
     parsed = parse_invoices_csv(f"{header}\n{line}\n", {"CANT": 1})
     assert parsed.errors == [] and len(parsed.lines) == 1
+
+
+def test_a_report_is_json_serialisable_through_as_dict() -> None:
+    header = ";".join(c.name for c in COLUMNS)
+    line = "B-1;Famille;;CANT;F-1;;;05/02/2026;;-1;;à régler;;;;;"
+    parsed = parse_invoices_csv(f"{header}\n{line}\n", {"CANT": 1})
+    report = ImportReport(
+        lines=3,
+        created=1,
+        updated=2,
+        payers_created=1,
+        errors=parsed.errors,
+        warnings=[ImportLineError(2, "numero_facture", "Le fichier « F-1.pdf » …")],
+        dry_run=True,
+        timings={"parse": 0.1},
+    )
+    assert json.loads(json.dumps(report.as_dict())) == {
+        "ok": False,
+        "dry_run": True,
+        "lines": 3,
+        "created": 1,
+        "updated": 2,
+        "unchanged": 0,
+        "payers_created": 1,
+        "pdfs_attached": 0,
+        "alerts_queued": 0,
+        "errors": [
+            {
+                "line": 2,
+                "column": "montant",
+                "message": "Le montant ne peut pas être négatif (-1).",
+            }
+        ],
+        "warnings": [
+            {"line": 2, "column": "numero_facture", "message": "Le fichier « F-1.pdf » …"}
+        ],
+    }
+    assert ImportReport().as_dict()["ok"] is True
 
 
 def test_simple_pdf_is_well_formed() -> None:
