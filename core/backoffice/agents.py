@@ -356,7 +356,7 @@ async def _address_taken(commune_id: int | None, address: str) -> bool:
     """An address names one agent per commune, and a superviseur's names no other agent (so a
     login finds at most one)."""
     if commune_id is None:
-        condition = Agent.email == address
+        condition: Any = Agent.email == address
     else:
         condition = (Agent.email == address) & (
             (Agent.commune == commune_id) | Agent.commune.is_null()

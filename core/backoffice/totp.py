@@ -24,7 +24,7 @@ from core.accounts.sessions import now
 from core.accounts.tokens import digest
 from core.backoffice import journal
 from core.backoffice.identity import AgentInfo, NotAllowed, managed_agent
-from core.backoffice.sessions import bump_auth_version
+from core.backoffice.sessions import SignedInAgent, bump_auth_version, rotate_after_second_factor
 from core.backoffice.tables import Agent, AgentRecoveryCode
 from core.communes.context import CommuneContext
 from core.db import transaction
@@ -158,6 +158,15 @@ async def verify_second_factor(agent: AgentInfo, code: str, *, at: float | None 
     if used:
         await throttle.reset(str(agent.id), CODE_ATTEMPTS)
     return bool(used)
+
+
+async def complete_second_factor(session: SignedInAgent, code: str) -> str | None:
+    """Check `code` for the session's agent and, when it is right, replace the session by a
+    complete one: returns the new cookie's secret (None for a wrong code). Raises
+    `SecondFactorRateLimited`."""
+    if not await verify_second_factor(session.agent, code):
+        return None
+    return await rotate_after_second_factor(session)
 
 
 async def remaining_recovery_codes(agent_id: int) -> int:

@@ -70,6 +70,7 @@ async def test_code_accepted_once_and_session_completed(agent: AgentInfo) -> Non
     assert not await totp.verify_second_factor(agent, previous, at=later)  # an older step too
     assert not await totp.verify_second_factor(agent, "12345", at=later)
 
+    assert await totp.complete_second_factor(session, code) is None  # the used code again
     new_secret = await rotate_after_second_factor(session)
     assert new_secret != session_secret
     assert await agent_from_session(session_secret, agent.commune_id or 0) is None
@@ -86,9 +87,17 @@ async def test_clock_drift_of_one_step(agent: AgentInfo) -> None:
 
 async def test_recovery_code_works_once(agent: AgentInfo) -> None:
     _, codes, agent = await enrol(agent)
+    session_secret = await open_agent_session(agent.id, agent.auth_version)
+    session = await agent_from_session(session_secret, agent.commune_id or 0)
+    assert session is not None
+    assert await totp.complete_second_factor(session, "AAAA-BBBB-CCCC") is None
+    completed = await totp.complete_second_factor(session, codes[1])
+    assert completed is not None
+    full = await agent_from_session(completed, agent.commune_id or 0)
+    assert full is not None and full.full
     assert await totp.verify_second_factor(agent, codes[0].lower().replace("-", " "))
     assert not await totp.verify_second_factor(agent, codes[0])
-    assert await totp.remaining_recovery_codes(agent.id) == 9
+    assert await totp.remaining_recovery_codes(agent.id) == 8
 
 
 async def test_attempts_are_rate_limited(agent: AgentInfo) -> None:
