@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     from core.announcements import command as announcements
 
     announcements.add_parsers(commands)  # `news …` and `message …`
+    from core.backoffice.command import add_agent_commands
+
+    add_agent_commands(commands)  # `agent …`: sets args.run
     check = commands.add_parser("check-config", help="validate the communes' TOML configuration")
     check.add_argument("path", nargs="?", help="file to check (default: PORTAIL_CONFIG)")
     args = parser.parse_args(argv)
@@ -68,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(
                 run_import(Settings.from_env(), Path(args.file), args.commune, pdf_dir)
             )
+        if args.command == "agent":
+            return int(args.run(Settings.from_env(), args))
         if args.command in {"news", "message"}:
             return announcements.run(Settings.from_env(), args)
         if args.command == "serve":
