@@ -41,13 +41,13 @@ import asyncpg
 
 from core import db, db_bulk
 from core.accounts.tables import Account, AccountPayer
-from core.app import build_jinja_env
 from core.communes.services import sync_communes
 from core.config import parse_config
 from core.invoices.importer import ImportReport, import_invoices
 from core.mail.tables import OutboundEmail
 from core.plugins import get_plugin_manager
 from core.settings import Settings
+from core.web.templates import build_jinja_env
 
 TARGET_LINES_PER_SECOND = 10_000
 TICK_SECONDS = 0.005

@@ -40,8 +40,6 @@ from typing import Any
 import httpx
 
 from core import db
-from core.accounts import throttle
-from core.accounts.sessions import SignedIn
 from core.accounts.tables import Account, AccountPayer, Payer
 from core.app import create_app
 from core.communes.tables import Commune, Regie
@@ -50,7 +48,9 @@ from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
 from core.payments import basket, services
 from core.payments.tables import PaymentAttemptInvoice
+from core.security import throttle
 from core.settings import Settings
+from core.web.identity import SignedIn
 from plugins.payfip import client as payfip_client
 from plugins.payfip import routes as payfip_routes
 from simulators.payfip import running_simulator

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -23,28 +22,42 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from piccolo.engine.base import Engine
 
 from core import i18n
-from core.accounts.controllers import AccountController, LoginRequired
+from core.accounts.activation import ActivationController
+from core.accounts.dependencies import current_account, require_account
+from core.accounts.forgotten_password import PasswordResetController
+from core.accounts.login import SessionController
+from core.accounts.profile import ProfileController
+from core.accounts.sessions import purge_expired_sessions
 from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
 from core.communes.services import sync_communes
-from core.config import ConfigError, PortalConfig, load_config, parse_config, plugin_settings
+from core.config import ConfigError, PortalConfig, load_config, parse_config
 from core.contact.controllers import ContactController
 from core.db import close_database, open_database, use_database
 from core.invoices.controllers import InvoiceController
+from core.mail.mailer import Mailer
 from core.payments.controllers import PaymentController
-from core.payments.providers import check_providers
-from core.plugins import CommuneHooks, collect_plugin_settings, get_plugin_manager
+from core.payments.services import run_rechecks
+from core.plugins import collect_plugin_settings, get_plugin_manager
+from core.security import throttle
 from core.settings import Settings, get_settings
-from core.web import formatting
+from core.setup import commune_contexts, provider_problems
+from core.web.dependencies import (
+    provide_commune,
+    provide_config,
+    provide_mailer,
+    provide_settings,
+)
+from core.web.identity import LoginRequired
 from core.web.render import is_htmx, render
 from core.web.security import SecurityHeadersMiddleware
+from core.web.templates import PROJECT_ROOT, build_jinja_env
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
 STATIC_DIR = PROJECT_ROOT / "static"
 CSRF_HEADER = "x-csrftoken"
 
@@ -71,6 +84,17 @@ class Portal:
         return commune
 
 
+# What handlers receive by name (see core/web/dependencies.py and core/accounts/dependencies.py).
+DEPENDENCIES = {
+    "commune": Provide(provide_commune, sync_to_thread=False),
+    "current_account": Provide(current_account),
+    "account": Provide(require_account),
+    "config": Provide(provide_config, sync_to_thread=False),
+    "mailer": Provide(provide_mailer, sync_to_thread=False),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+}
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -92,32 +116,15 @@ def create_app(
     env = build_jinja_env(settings, pm)
     portal = Portal(settings=settings, config=config, pm=pm, env=env, plugin_types=plugin_types)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await open_database(engine)
-        try:
-            ids = await sync_communes(config)
-            portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
-            if settings.run_outbox_sender:
-                portal.background.append(asyncio.create_task(_run_outbox(settings)))
-            portal.background.append(asyncio.create_task(_housekeeping()))
-            if settings.payment_recheck_interval > 0:
-                portal.background.append(asyncio.create_task(_payment_rechecks(portal)))
-            yield
-        finally:
-            for task in portal.background:
-                task.cancel()
-            for task in portal.background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await close_database(engine)
-
     plugin_routes = [route for routes in pm.hook.register_routes() for route in routes]
     app = Litestar(
         route_handlers=[
             IndexController,
             ThemeController,
-            AccountController,
+            SessionController,
+            ActivationController,
+            PasswordResetController,
+            ProfileController,
             InvoiceController,
             PaymentController,
             AnnouncementController,
@@ -126,8 +133,8 @@ def create_app(
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],
-        dependencies={"commune": Provide(provide_commune, sync_to_thread=False)},
-        lifespan=[lifespan],
+        dependencies=DEPENDENCIES,
+        lifespan=[_lifespan(portal, engine, communes)],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -150,67 +157,44 @@ def create_app(
     return app
 
 
-def commune_contexts(
-    config: PortalConfig, pm: pluggy.PluginManager, plugin_types: dict[str, type]
-) -> dict[str, CommuneContext]:
-    """Each commune as handlers and hooks see it, by slug: its hooks, its plugins' typed
-    settings; its row id is 0 until the database is read (`sync_communes`)."""
-    return {
-        c.slug: CommuneContext(
-            id=0,
-            config=c,
-            hooks=CommuneHooks(pm, c.enabled_plugins()),
-            plugin_settings={
-                name: plugin_settings(c, name, plugin_types[name]) for name in c.enabled_plugins()
-            },
-        )
-        for c in config.communes
-    }
+def _lifespan(
+    portal: Portal, engine: Engine, communes: dict[str, CommuneContext]
+) -> Callable[[Litestar], contextlib.AbstractAsyncContextManager[None]]:
+    """Open the database and mirror the communes, run the background tasks; undo it all."""
+    settings = portal.settings
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await open_database(engine)
+        try:
+            ids = await sync_communes(portal.config)
+            portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
+            if settings.run_outbox_sender:
+                portal.background.append(asyncio.create_task(_run_outbox(settings)))
+            portal.background.append(asyncio.create_task(_housekeeping()))
+            if settings.payment_recheck_interval > 0:
+                portal.background.append(asyncio.create_task(_payment_rechecks(portal)))
+            yield
+        finally:
+            for task in portal.background:
+                task.cancel()
+            for task in portal.background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await close_database(engine)
 
-def provider_problems(communes: dict[str, CommuneContext]) -> list[str]:
-    """Configuration problems only the plugins can tell (which service pays each régie)."""
-    return [problem for commune in communes.values() for problem in check_providers(commune)]
-
-
-def provide_commune(request: Request, slug: str) -> CommuneContext:
-    return portal_of(request).commune(slug)
-
-
-def portal_of(request: Request) -> Portal:
-    return request.app.state.portal  # type: ignore[no-any-return]
-
-
-def build_jinja_env(settings: Settings, pm: pluggy.PluginManager) -> jinja2.Environment:
-    """One environment: core templates, then plugins' own, plus `default:` to extend originals."""
-    plugin_dirs = [d for dirs in pm.hook.template_directories() for d in dirs]
-    env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(
-            [
-                jinja2.FileSystemLoader([TEMPLATES_DIR, *plugin_dirs]),
-                jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(TEMPLATES_DIR)}),
-            ]
-        ),
-        autoescape=jinja2.select_autoescape(["html", "xml"]),
-        undefined=jinja2.StrictUndefined if settings.debug else jinja2.Undefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(money=formatting.money, date=formatting.date, datetime=formatting.datetime)
-    env.globals.update(t=i18n.t, demo=settings.demo)
-    return env
+    return lifespan
 
 
 async def _run_outbox(settings: Settings) -> None:
+    # Imported here: the `emails` library (about 0.2 s to import) is loaded only by a process
+    # that sends (PORTAIL_OUTBOX_SENDER), not by every worker or command.
     from core.mail.sender import OutboxSender
 
     await OutboxSender(settings).run(asyncio.Event())
 
 
 async def _payment_rechecks(portal: Portal) -> None:
-    from core.accounts.services import Mailer
-    from core.payments.services import run_rechecks
-
     communes = {commune.id: commune for commune in portal.communes.values()}
     mailer = Mailer(env=portal.env, base_url=portal.settings.base_url)
     await run_rechecks(communes, mailer, portal.settings.payment_recheck_interval)
@@ -221,9 +205,6 @@ HOUSEKEEPING_INTERVAL_SECONDS = 3600
 
 async def _housekeeping() -> None:
     """Forget expired sessions and rate-limit windows, hourly; an error waits for the next round."""
-    from core.accounts import throttle
-    from core.accounts.sessions import purge_expired_sessions
-
     while True:
         # Sleep first: start-up stays quick, and a short-lived process never does this work.
         await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)

@@ -6,13 +6,15 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 
-from core.config import ConfigError, PortalConfig, load_config
-from core.plugins import collect_plugin_settings, get_plugin_manager
+from core.announcements import command as announcements
+from core.config import ConfigError
 from core.settings import Settings
+from core.setup import load_checked_config, migrate
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="portail", description="Portail des factures")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="migrate the database, then serve the portal")
@@ -38,15 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     invoices.add_argument("file", help="the CSV file (UTF-8, ';'-separated)")
     invoices.add_argument("--commune", required=True, help="the commune's slug")
     invoices.add_argument("--pdf-dir", help="directory of the invoices' PDFs, <number>.pdf")
-    from core.announcements import command as announcements
-
     announcements.add_parsers(commands)  # `news …` and `message …`
     from core.backoffice.command import add_agent_commands
 
     add_agent_commands(commands)  # `agent …`: sets args.run
     check = commands.add_parser("check-config", help="validate the communes' TOML configuration")
     check.add_argument("path", nargs="?", help="file to check (default: PORTAIL_CONFIG)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     try:
         if args.command == "check-config":
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(migrate(Settings.from_env()))
             print("Migrations applied.")
             return 0
+        # The commands below import what they run when they run: `portail migrate` or
+        # `portail news` need not load the web application, the importer or the demo.
         if args.command == "seed-demo":
             from core.demo import prepare_demo_database
 
@@ -63,8 +69,6 @@ def main(argv: list[str] | None = None) -> int:
             print("Demo data ready.")
             return 0
         if args.command == "import":
-            from pathlib import Path
-
             from core.invoices.command import run_import
 
             pdf_dir = Path(args.pdf_dir) if args.pdf_dir else None
@@ -87,19 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
-def load_checked_config(path: str) -> PortalConfig:
-    """The configuration, with what only the plugins can check (each régie's payment service)."""
-    from core.app import commune_contexts, provider_problems
-
-    pm = get_plugin_manager()
-    plugin_types = collect_plugin_settings(pm)
-    config = load_config(path, plugin_types)
-    problems = provider_problems(commune_contexts(config, pm, plugin_types))
-    if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems))
-    return config
-
-
 def check_config(path: str | None) -> int:
     settings_path = path or os.environ.get("PORTAIL_CONFIG", "portail.toml")
     try:
@@ -114,19 +105,8 @@ def check_config(path: str | None) -> int:
     return 0
 
 
-async def migrate(settings: Settings) -> None:
-    from core import db
-
-    engine = db.use_database(settings.database_url)
-    await db.open_database(engine)
-    try:
-        await db.migrate()
-    finally:
-        await db.close_database(engine)
-
-
 def serve_portal(host: str, port: int, workers: int) -> int:
-    import uvicorn
+    import uvicorn  # only `portail serve` runs a server: other commands skip its import
 
     settings = Settings.from_env()
     # Fail before binding the port: a bad configuration must never half-start.

@@ -6,25 +6,41 @@ Everything runs in one process on loopback; nothing leaves the machine.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from litestar import Controller, Request, get
 from litestar.response import Template
 
+from core import db
+from core.accounts.passwords import hash_password
+from core.accounts.services import link_payers
+from core.accounts.tables import Account
+from core.announcements.services import add_news, list_news, set_message
+from core.app import create_app
+from core.clock import now
+from core.communes.services import sync_communes
+from core.communes.tables import Commune
 from core.config import PortalConfig
+from core.demo_accounts import DEMO_PASSWORD
+from core.demo_pdfs import write_invoice_pdfs
 from core.hookspecs import hookimpl
+from core.invoices.importer import import_invoices
 from core.mail.sink import MailSink
+from core.plugins import get_plugin_manager
 from core.settings import Settings
+from core.setup import load_checked_config, migrate
 from core.web.render import render
+from core.web.templates import build_jinja_env
+from simulators.payfip.app import create_simulator_app
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = PROJECT_ROOT / "examples" / "portail.demo.toml"
 DEMO_DATABASE = PROJECT_ROOT / "var" / "demo.sqlite"
-DEMO_PASSWORD = "demo-portail-2026"  # noqa: S105 (published demo credentials, on purpose)
 
 DEMO_DATA_DIR = PROJECT_ROOT / "var"
 EXAMPLES = PROJECT_ROOT / "examples"
@@ -106,16 +122,6 @@ async def seed_demo(
     """Import the example billing exports (payers, invoices, a few PDFs written in a temporary
     directory), then create the active demo accounts; idempotent (a re-import changes nothing).
     """
-    import tempfile
-
-    from core.accounts.passwords import hash_password
-    from core.announcements.services import add_news, list_news, set_message
-    from core.app import build_jinja_env
-    from core.communes.tables import Commune
-    from core.demo_pdfs import write_invoice_pdfs
-    from core.invoices.importer import import_invoices
-    from core.plugins import get_plugin_manager
-
     env = build_jinja_env(Settings(demo=True), get_plugin_manager())
     for slug, csv_path in DEMO_IMPORTS.items():
         commune_id = config_communes.get(slug)
@@ -160,12 +166,8 @@ async def seed_demo(
 async def add_active_account(commune_id: int, email: str, password_hash: str) -> bool:
     """An account already active (no activation e-mail), linked to the payers known by `email`;
     False when the commune has one for this address already. For seeding only."""
-    from core.accounts.services import link_payers
-    from core.accounts.tables import Account
-    from core.db import transaction
-
-    now = dt.datetime.now(dt.UTC)
-    async with transaction():
+    moment = now()
+    async with db.transaction():
         if await Account.exists().where((Account.commune == commune_id) & (Account.email == email)):
             return False
         rows = await Account.insert(
@@ -174,8 +176,8 @@ async def add_active_account(commune_id: int, email: str, password_hash: str) ->
                 email=email,
                 password_hash=password_hash,
                 state="active",
-                created_at=now,
-                activated_at=now,
+                created_at=moment,
+                activated_at=moment,
             )
         ).returning(Account.id)
         await link_payers(commune_id, rows[0]["id"], email)
@@ -184,10 +186,6 @@ async def add_active_account(commune_id: int, email: str, password_hash: str) ->
 
 async def prepare_demo_database(settings: Settings, config: PortalConfig) -> None:
     """Migrate, mirror the communes, then seed the demo payers, invoices and accounts."""
-    from core import db
-    from core.cli import migrate
-    from core.communes.services import sync_communes
-
     await migrate(settings)
     engine = db.use_database(settings.database_url)
     await db.open_database(engine)
@@ -206,10 +204,6 @@ SIMULATOR_PORT = 8001  # where examples/portail.demo.toml sends payments
 
 def start_payment_simulator(host: str, port: int) -> threading.Thread:
     """Run the PayFiP/TIPI simulator in a daemon thread with its own event loop."""
-    import uvicorn
-
-    from simulators.payfip.app import create_simulator_app
-
     server = uvicorn.Server(
         uvicorn.Config(create_simulator_app(), host=host, port=port, log_level="warning")
     )
@@ -219,12 +213,6 @@ def start_payment_simulator(host: str, port: int) -> threading.Thread:
 
 
 def run_demo(host: str, port: int, smtp_port: int) -> int:
-    import uvicorn
-
-    from core.app import create_app
-    from core.cli import load_checked_config
-    from core.settings import Settings
-
     os.environ.setdefault("PORTAIL_CONFIG", str(DEMO_CONFIG))
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{DEMO_DATABASE}")
     os.environ.setdefault("PORTAIL_BASE_URL", f"http://{host}:{port}")

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import pluggy
 
 if TYPE_CHECKING:
-    from core.accounts.sessions import SignedIn
     from core.communes.context import CommuneContext
     from core.invoices.services import InvoiceView
+    from core.web.identity import SignedIn
 
 PROJECT_NAME = "portail"
 

@@ -10,7 +10,6 @@ from core.accounts.tables import (
     AccountToken,
     Payer,
     PayerEmail,
-    Throttle,
     WebSession,
 )
 from core.alert_addresses.tables import AlertAddress
@@ -20,6 +19,7 @@ from core.contact.tables import ContactMessage
 from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
 from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
+from core.security.tables import Throttle
 
 APP_CONFIG = AppConfig(
     app_name="core",

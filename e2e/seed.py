@@ -86,9 +86,9 @@ async def commune_database(slug: str) -> AsyncIterator[tuple[Settings, int]]:
     """The portal's database (from the environment, as `portail serve` reads it), open, with
     the communes mirrored; yields the settings and the id of the commune `slug`."""
     from core import db
-    from core.cli import load_checked_config
     from core.communes.services import sync_communes
     from core.settings import Settings
+    from core.setup import load_checked_config
 
     settings = Settings.from_env()
     config = load_checked_config(settings.config_path)
@@ -134,10 +134,10 @@ async def seed_invoices(slug: str, data: str, password: str) -> tuple[int, int]:
     Returns (invoices created, accounts created).
     """
     from core.accounts.passwords import hash_password
-    from core.app import build_jinja_env
     from core.demo import add_active_account
     from core.invoices.importer import import_invoices
     from core.plugins import get_plugin_manager
+    from core.web.templates import build_jinja_env
 
     created = 0
     async with commune_database(slug) as (settings, commune_id):

@@ -8,27 +8,24 @@ Messages a parent reads come from the `accounts` catalogue.
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
-from dataclasses import dataclass, field
 
-import jinja2
-
-from core.accounts import throttle
 from core.accounts.passwords import (
     burn_password_check,
     hash_password,
     password_problems,
     verify_password,
 )
-from core.accounts.sessions import bump_auth_version, now
+from core.accounts.sessions import bump_auth_version
 from core.accounts.tables import Account, AccountPayer, AccountToken, PayerEmail
-from core.accounts.tokens import digest, new_secret
+from core.clock import now
 from core.communes.context import CommuneContext
 from core.db import transaction
 from core.i18n import t
-from core.mail.outbox import enqueue
-from core.mail.render import render_email
+from core.mail.addresses import normalise_email
+from core.mail.mailer import Mailer
+from core.security import throttle
+from core.security.tokens import digest, new_secret, row_by_secret
+from core.web.forms import Problems, RateLimited, field_problem
 
 ACTIVATION_TTL = dt.timedelta(hours=48)
 RESET_TTL = dt.timedelta(hours=2)
@@ -39,50 +36,6 @@ LOGIN_PER_ADDRESS = throttle.Limit("login-address", max_hits=10, window_seconds=
 LOGIN_PER_IP = throttle.Limit("login-ip", max_hits=60, window_seconds=15 * 60)
 LINK_PER_ADDRESS = throttle.Limit("link-address", max_hits=5, window_seconds=60 * 60)
 LINK_PER_IP = throttle.Limit("link-ip", max_hits=30, window_seconds=60 * 60)
-
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-
-
-class RateLimited(Exception):
-    """Too many attempts for an address or a client address; the message is for the parent."""
-
-    def __init__(self) -> None:
-        super().__init__(t("accounts.rate_limited"))
-
-
-@dataclass
-class Problems(Exception):
-    """Form errors: field name -> French messages."""
-
-    errors: dict[str, list[str]] = field(default_factory=dict)
-
-    def add(self, name: str, message: str) -> None:
-        self.errors.setdefault(name, []).append(message)
-
-
-@dataclass(frozen=True)
-class Mailer:
-    """Renders an e-mail template and puts the message in the outbox."""
-
-    env: jinja2.Environment
-    base_url: str
-
-    async def send(
-        self, commune: CommuneContext, template: str, to: str, **context: object
-    ) -> None:
-        email = render_email(
-            self.env, template, commune=commune.config, base_url=self.base_url, **context
-        )
-        await enqueue(to, email.subject, email.text, body_html=email.html, commune_id=commune.id)
-
-    def link(self, commune: CommuneContext, path: str) -> str:
-        return self.base_url.rstrip("/") + commune.url(path)
-
-
-def normalise_email(raw: str) -> str:
-    """Trimmed, NFC, lower-case; "" when it does not look like an address."""
-    email = unicodedata.normalize("NFC", raw or "").strip().lower()
-    return email if EMAIL_PATTERN.match(email) and len(email) <= 254 else ""
 
 
 async def _throttle(limits: list[tuple[throttle.Limit, str]]) -> None:
@@ -105,7 +58,7 @@ async def request_activation(
     """
     email = normalise_email(raw_email)
     if not email:
-        raise _field_problem("email", t("accounts.email_invalid"))
+        raise field_problem("email", t("accounts.email_invalid"))
     await _throttle([(LINK_PER_ADDRESS, f"{commune.slug}:{email}"), (LINK_PER_IP, client_ip)])
     async with transaction():
         account = await _account_by_email(commune, email)
@@ -137,12 +90,12 @@ async def complete_activation(
     """Set the first password; returns (account id, auth version) to open a session."""
     token = await valid_token(commune, secret, "activation")
     if token is None:
-        raise _field_problem("token", t("accounts.link_invalid"))
+        raise field_problem("token", t("accounts.link_invalid"))
     _check_password(commune, password, confirmation, token["email"])
     password_hash = await hash_password(password)
     async with transaction():
         if not await _consume_token(secret, "activation"):
-            raise _field_problem("token", t("accounts.link_invalid"))
+            raise field_problem("token", t("accounts.link_invalid"))
         account_id = token["account_id"]
         await Account.update(
             {
@@ -174,10 +127,10 @@ async def authenticate(
     account = await _account_by_email(commune, email) if email else None
     if account is None or account["state"] != "active":
         await burn_password_check(password)
-        raise _field_problem("form", t("accounts.login_failed"))
+        raise field_problem("form", t("accounts.login_failed"))
     ok, new_hash = await verify_password(account["password_hash"], password)
     if not ok:
-        raise _field_problem("form", t("accounts.login_failed"))
+        raise field_problem("form", t("accounts.login_failed"))
     values: dict = {Account.last_login_at: now()}
     if new_hash:
         values[Account.password_hash] = new_hash
@@ -197,7 +150,7 @@ async def request_password_reset(
     gets the activation link instead. The caller answers neutrally in every case."""
     email = normalise_email(raw_email)
     if not email:
-        raise _field_problem("email", t("accounts.email_invalid"))
+        raise field_problem("email", t("accounts.email_invalid"))
     account = await _account_by_email(commune, email)
     if account is None or account["state"] == "pending":
         await request_activation(commune, email, client_ip, mailer)
@@ -217,12 +170,12 @@ async def complete_password_reset(
 ) -> tuple[int, int]:
     token = await valid_token(commune, secret, "reset")
     if token is None:
-        raise _field_problem("token", t("accounts.link_invalid"))
+        raise field_problem("token", t("accounts.link_invalid"))
     _check_password(commune, password, confirmation, token["email"])
     password_hash = await hash_password(password)
     async with transaction():
         if not await _consume_token(secret, "reset"):
-            raise _field_problem("token", t("accounts.link_invalid"))
+            raise field_problem("token", t("accounts.link_invalid"))
         account_id = token["account_id"]
         await Account.update({Account.password_hash: password_hash}).where(Account.id == account_id)
         await _retire_tokens(account_id, "reset")
@@ -240,7 +193,7 @@ async def change_password(
     account = await _account(account_id)
     ok, _ = await verify_password(account["password_hash"], old)
     if not ok:
-        raise _field_problem("old_password", t("accounts.old_password_wrong"))
+        raise field_problem("old_password", t("accounts.old_password_wrong"))
     _check_password(commune, new, confirmation, account["email"], field_name="new_password")
     password_hash = await hash_password(new)
     async with transaction():
@@ -255,14 +208,14 @@ async def request_email_change(
     account = await _account(account_id)
     new_email = normalise_email(raw_email)
     if not new_email:
-        raise _field_problem("new_email", t("accounts.email_invalid"))
+        raise field_problem("new_email", t("accounts.email_invalid"))
     if new_email == account["email"]:
-        raise _field_problem("new_email", t("accounts.email_unchanged"))
+        raise field_problem("new_email", t("accounts.email_unchanged"))
     ok, _ = await verify_password(account["password_hash"], password)
     if not ok:
-        raise _field_problem("password", t("accounts.old_password_wrong"))
+        raise field_problem("password", t("accounts.old_password_wrong"))
     if await _account_by_email(commune, new_email) is not None:
-        raise _field_problem("new_email", t("accounts.email_taken"))
+        raise field_problem("new_email", t("accounts.email_taken"))
     async with transaction():
         await _retire_tokens(account_id, "email_change")
         secret = await _new_token(account_id, "email_change", EMAIL_CHANGE_TTL, new_email=new_email)
@@ -276,13 +229,13 @@ async def confirm_email_change(commune: CommuneContext, secret: str, mailer: Mai
     """Apply a validated e-mail change and tell the old address; returns the new address."""
     token = await valid_token(commune, secret, "email_change")
     if token is None:
-        raise _field_problem("token", t("accounts.link_invalid"))
+        raise field_problem("token", t("accounts.link_invalid"))
     new_email = token["new_email"]
     async with transaction():
         if await _account_by_email(commune, new_email) is not None:
-            raise _field_problem("token", t("accounts.email_taken"))
+            raise field_problem("token", t("accounts.email_taken"))
         if not await _consume_token(secret, "email_change"):
-            raise _field_problem("token", t("accounts.link_invalid"))
+            raise field_problem("token", t("accounts.link_invalid"))
         await Account.update({Account.email: new_email}).where(Account.id == token["account_id"])
         await link_payers(commune.id, token["account_id"], new_email)
         await mailer.send(commune, "email_changed", token["email"], new_email=new_email)
@@ -294,21 +247,18 @@ async def confirm_email_change(commune: CommuneContext, secret: str, mailer: Mai
 
 async def valid_token(commune: CommuneContext, secret: str, purpose: str) -> dict | None:
     """The unused, unexpired token of `purpose` behind `secret`, for an account of `commune`."""
-    if not secret or len(secret) > 100:
-        return None
-    row = (
-        await AccountToken.select(
-            AccountToken.id,
-            AccountToken.new_email,
-            AccountToken.expires_at,
-            AccountToken.used_at,
-            AccountToken.account.id.as_alias("account_id"),
-            AccountToken.account.email.as_alias("email"),
-            AccountToken.account.commune.as_alias("commune_id"),
-            AccountToken.account.state.as_alias("state"),
-        )
-        .where((AccountToken.token_hash == digest(secret)) & (AccountToken.purpose == purpose))
-        .first()
+    row = await row_by_secret(
+        AccountToken.token_hash,
+        secret,
+        AccountToken.id,
+        AccountToken.new_email,
+        AccountToken.expires_at,
+        AccountToken.used_at,
+        AccountToken.account.id.as_alias("account_id"),
+        AccountToken.account.email.as_alias("email"),
+        AccountToken.account.commune.as_alias("commune_id"),
+        AccountToken.account.state.as_alias("state"),
+        where=AccountToken.purpose == purpose,
     )
     if (
         row is None
@@ -422,9 +372,3 @@ def _check_password(
         for message in messages:
             problems.add(field_name, message)
         raise problems
-
-
-def _field_problem(name: str, message: str) -> Problems:
-    problems = Problems()
-    problems.add(name, message)
-    return problems

@@ -8,30 +8,17 @@ deletes the row; bumping `account.auth_version` ends every session of the accoun
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from litestar.datastructures import Cookie
 
 from core.accounts.tables import Account, WebSession
-from core.accounts.tokens import digest, new_secret
+from core.clock import now
+from core.security.tokens import digest, new_secret, row_by_secret
+from core.web.identity import SignedIn
 
 COOKIE_NAME = "portail_session"
 PERSISTENT_LIFETIME = dt.timedelta(days=30)  # "Se souvenir de moi"
 BROWSER_LIFETIME = dt.timedelta(hours=12)  # server-side bound of a browser-session cookie
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    """The account behind a valid session cookie."""
-
-    account_id: int
-    email: str
-    session_hash: str
-    persistent: bool
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def open_session(account_id: int, auth_version: int, *, persistent: bool) -> str:
@@ -78,22 +65,18 @@ def cleared_cookie(root: str, *, secure: bool) -> Cookie:
 
 async def signed_in(secret: str | None, commune_id: int) -> SignedIn | None:
     """The active account of `commune_id` behind `secret`, or None."""
-    if not secret or len(secret) > 100:
-        return None
-    row = (
-        await WebSession.select(
-            WebSession.id_hash,
-            WebSession.auth_version,
-            WebSession.expires_at,
-            WebSession.persistent,
-            WebSession.account.id.as_alias("account_id"),
-            WebSession.account.email.as_alias("email"),
-            WebSession.account.commune.as_alias("commune_id"),
-            WebSession.account.state.as_alias("state"),
-            WebSession.account.auth_version.as_alias("account_auth_version"),
-        )
-        .where(WebSession.id_hash == digest(secret))
-        .first()
+    row = await row_by_secret(
+        WebSession.id_hash,
+        secret,
+        WebSession.id_hash,
+        WebSession.auth_version,
+        WebSession.expires_at,
+        WebSession.persistent,
+        WebSession.account.id.as_alias("account_id"),
+        WebSession.account.email.as_alias("email"),
+        WebSession.account.commune.as_alias("commune_id"),
+        WebSession.account.state.as_alias("state"),
+        WebSession.account.auth_version.as_alias("account_auth_version"),
     )
     if (
         row is None

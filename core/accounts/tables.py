@@ -71,11 +71,3 @@ class WebSession(Table, tablename="web_session"):
     persistent = Boolean(default=False)
     created_at = Timestamptz()
     expires_at = Timestamptz(index=True)
-
-
-class Throttle(Table, tablename="throttle"):
-    """Attempt counters per bucket (an address, a client IP) and fixed time window."""
-
-    bucket = Varchar(length=300)
-    window_start = Integer(help_text="Unix time of the window's start")
-    hits = Integer(default=0)

@@ -8,17 +8,14 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from core.accounts.controllers import (
-    _account_page,
-    current_account,
-    mailer,
-    page,
-    require_account,
-)
-from core.accounts.services import Problems
+from core.accounts.profile import account_page
 from core.alert_addresses import services
 from core.communes.context import CommuneContext
 from core.i18n import t
+from core.mail.mailer import Mailer
+from core.web.forms import Problems
+from core.web.identity import SignedIn
+from core.web.pages import page
 from core.web.render import is_htmx
 
 
@@ -26,15 +23,16 @@ class AlertAddressController(Controller):
     path = "/{slug:str}"
 
     @post("/mes-informations/alertes", name="alert_address_add")
-    async def add(self, request: Request, commune: CommuneContext) -> Response[Any]:
-        account = await require_account(request, commune)
+    async def add(
+        self, request: Request, commune: CommuneContext, account: SignedIn, mailer: Mailer
+    ) -> Response[Any]:
         form = await request.form()
         typed = str(form.get("alert_email", ""))
         try:
-            email = await services.add_address(commune, account.account_id, typed, mailer(request))
+            email = await services.add_address(commune, account.account_id, typed, mailer)
         except (Problems, services.AlertAddressRateLimited) as exc:
             errors = exc.errors if isinstance(exc, Problems) else {"alert_email": [str(exc)]}
-            return await _account_page(
+            return await account_page(
                 request,
                 commune,
                 account,
@@ -45,7 +43,7 @@ class AlertAddressController(Controller):
                 status_code=422 if isinstance(exc, Problems) or is_htmx(request) else 429,
             )
         if is_htmx(request):
-            return await _account_page(
+            return await account_page(
                 request,
                 commune,
                 account,
@@ -58,12 +56,11 @@ class AlertAddressController(Controller):
 
     @post("/mes-informations/alertes/{address_id:int}/supprimer", name="alert_address_remove")
     async def remove(
-        self, request: Request, commune: CommuneContext, address_id: int
+        self, request: Request, commune: CommuneContext, account: SignedIn, address_id: int
     ) -> Response[Any]:
-        account = await require_account(request, commune)
         email = await services.remove_address(account.account_id, address_id)
         if is_htmx(request):
-            return await _account_page(
+            return await account_page(
                 request,
                 commune,
                 account,
@@ -76,15 +73,24 @@ class AlertAddressController(Controller):
         )
 
     @get("/alerte/confirmee", name="alert_address_confirmed")
-    async def confirmed(self, request: Request, commune: CommuneContext) -> Template:
-        return await _confirm_page(request, commune, done=True, invalid=False, token="")
+    async def confirmed(
+        self, request: Request, commune: CommuneContext, current_account: SignedIn | None
+    ) -> Template:
+        return _confirm_page(request, commune, current_account, done=True, invalid=False, token="")
 
     @get("/alerte/{token:str}", name="alert_address_confirm_page")
-    async def confirm_page(self, request: Request, commune: CommuneContext, token: str) -> Template:
+    async def confirm_page(
+        self,
+        request: Request,
+        commune: CommuneContext,
+        current_account: SignedIn | None,
+        token: str,
+    ) -> Template:
         pending = await services.pending_confirmation(commune, token)
-        return await _confirm_page(
+        return _confirm_page(
             request,
             commune,
+            current_account,
             done=False,
             invalid=pending is None,
             email=pending["email"] if pending else "",
@@ -94,17 +100,34 @@ class AlertAddressController(Controller):
         )
 
     @post("/alerte/{token:str}")
-    async def confirm(self, request: Request, commune: CommuneContext, token: str) -> Response[Any]:
+    async def confirm(
+        self,
+        request: Request,
+        commune: CommuneContext,
+        current_account: SignedIn | None,
+        token: str,
+    ) -> Response[Any]:
         email = await services.confirm(commune, token)
         if email is None:
-            return await _confirm_page(
-                request, commune, done=False, invalid=True, token=token, status_code=410
+            return _confirm_page(
+                request,
+                commune,
+                current_account,
+                done=False,
+                invalid=True,
+                token=token,
+                status_code=410,
             )
         return Redirect(path=commune.url("alerte/confirmee"), status_code=303)
 
 
-async def _confirm_page(
-    request: Request, commune: CommuneContext, *, status_code: int = 200, **context: Any
+def _confirm_page(
+    request: Request,
+    commune: CommuneContext,
+    account: SignedIn | None,
+    *,
+    status_code: int = 200,
+    **context: Any,
 ) -> Template:
     """The alert-address confirmation page, in each of its states (to confirm, done, invalid)."""
     context.setdefault("email", "")
@@ -112,7 +135,7 @@ async def _confirm_page(
         request,
         commune,
         "alerts/confirm.html",
-        account=await current_account(request, commune),
+        account=account,
         status_code=status_code,
         **context,
     )

@@ -10,15 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from core.accounts import throttle
-from core.accounts.services import Mailer, Problems, normalise_email
-from core.accounts.sessions import now
-from core.accounts.tables import Account
-from core.accounts.tokens import digest, new_secret
 from core.alert_addresses.tables import AlertAddress
+from core.clock import now
 from core.communes.context import CommuneContext
 from core.db import transaction
 from core.i18n import t
+from core.mail.addresses import normalise_email
+from core.mail.mailer import Mailer
+from core.parents import lock_account
+from core.security import throttle
+from core.security.tokens import digest, new_secret, row_by_secret
+from core.web.forms import Problems, field_problem
 
 MAX_PER_ACCOUNT = 3
 CONFIRMATION_TTL = dt.timedelta(days=7)
@@ -77,15 +79,9 @@ async def add_address(
     secret = new_secret()
     created = now()
     async with transaction():
-        # A no-op write on the account row: on PostgreSQL it locks the row, so two concurrent
-        # additions for one account are counted one after the other (SQLite's IMMEDIATE
-        # transactions already serialise writers).
-        account = (
-            await Account.update({Account.auth_version: Account.auth_version})
-            .where(Account.id == account_id)
-            .returning(Account.email)
-        )
-        if account and account[0]["email"] == email:
+        # Two concurrent additions for one account are counted one after the other.
+        account_email = await lock_account(account_id)
+        if account_email == email:
             raise _problem(t("alerts.is_account_email"))
         existing = await AlertAddress.select(AlertAddress.email).where(
             AlertAddress.account == account_id
@@ -108,7 +104,7 @@ async def add_address(
             commune,
             "alert_address_confirm",
             email,
-            account_email=account[0]["email"] if account else "",
+            account_email=account_email or "",
             link=mailer.link(commune, f"alerte/{secret}"),
             days=CONFIRMATION_TTL.days,
         )
@@ -128,20 +124,16 @@ async def remove_address(account_id: int, address_id: int) -> str | None:
 
 async def pending_confirmation(commune: CommuneContext, secret: str) -> dict | None:
     """The unconfirmed address behind a link of `commune`, if the link is still valid."""
-    if not secret or len(secret) > 100:
-        return None
-    row = (
-        await AlertAddress.select(
-            AlertAddress.id,
-            AlertAddress.email,
-            AlertAddress.token_expires_at,
-            AlertAddress.confirmed_at,
-            AlertAddress.account.email.as_alias("account_email"),
-            AlertAddress.account.commune.as_alias("commune_id"),
-            AlertAddress.account.state.as_alias("state"),
-        )
-        .where(AlertAddress.token_hash == digest(secret))
-        .first()
+    row = await row_by_secret(
+        AlertAddress.token_hash,
+        secret,
+        AlertAddress.id,
+        AlertAddress.email,
+        AlertAddress.token_expires_at,
+        AlertAddress.confirmed_at,
+        AlertAddress.account.email.as_alias("account_email"),
+        AlertAddress.account.commune.as_alias("commune_id"),
+        AlertAddress.account.state.as_alias("state"),
     )
     if (
         row is None
@@ -196,6 +188,4 @@ async def confirmed_addresses(account_ids: list[int]) -> dict[int, list[str]]:
 
 
 def _problem(message: str) -> Problems:
-    problems = Problems()
-    problems.add("alert_email", message)
-    return problems
+    return field_problem("alert_email", message)

@@ -19,9 +19,12 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from core import db
 from core.announcements import services
+from core.communes.services import sync_communes
 from core.i18n import t
 from core.settings import Settings
+from core.setup import load_checked_config
 from core.web.formatting import TIMEZONE, date
 
 
@@ -68,10 +71,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     """Migrate and open the database, mirror the configured communes, act, close."""
-    from core import db
-    from core.cli import load_checked_config
-    from core.communes.services import sync_communes
-
     config = load_checked_config(settings.config_path)
     engine = db.use_database(settings.database_url)
     await db.open_database(engine)

@@ -7,9 +7,9 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 from litestar.response import Redirect
 
-from core.accounts.controllers import require_account
 from core.announcements import services
 from core.communes.context import CommuneContext
+from core.web.identity import SignedIn
 from core.web.render import is_htmx, render
 
 
@@ -24,11 +24,12 @@ class AnnouncementController(Controller):
     path = "/{slug:str}"
 
     @post("/message/fermer", name="close_message")
-    async def close_message(self, request: Request, commune: CommuneContext) -> Response[Any]:
+    async def close_message(
+        self, request: Request, commune: CommuneContext, account: SignedIn
+    ) -> Response[Any]:
         """Remember the closing, per account and message version. Without JavaScript: back to
         the home page. With htmx: a hidden "Message fermé." that replaces the dialog and keeps
         the keyboard focus there."""
-        account = await require_account(request, commune)
         form = await request.form()
         await services.dismiss(
             commune.id,

@@ -11,8 +11,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from core.accounts.sessions import now
 from core.announcements.tables import IMPORTANT, NEWS, Announcement, MessageDismissal
+from core.clock import now
 from core.db import transaction
 from core.i18n import t
 

@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import CommuneConfig
-from core.plugins import CommuneHooks
 
 
 @dataclass(frozen=True)
 class CommuneContext:
     id: int
     config: CommuneConfig
-    hooks: CommuneHooks = field(repr=False)
+    hooks: Any = field(repr=False)
+    """A `core.plugins.CommuneHooks`: `pm.hook` as this commune sees it. Typed `Any`, as its
+    hook callers are; importing it would close a loop (hookspecs -> this module -> plugins)."""
     plugin_settings: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

@@ -8,26 +8,30 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from core.accounts.controllers import mailer, page, require_account
-from core.accounts.services import Problems
 from core.communes.context import CommuneContext
 from core.contact import services
+from core.mail.mailer import Mailer
+from core.web.forms import Problems
+from core.web.identity import SignedIn
+from core.web.pages import page
 
 
 class ContactController(Controller):
     path = "/{slug:str}"
 
     @get("/contact", name="contact")
-    async def contact_page(self, request: Request, commune: CommuneContext) -> Template:
-        account = await require_account(request, commune)
+    async def contact_page(
+        self, request: Request, commune: CommuneContext, account: SignedIn
+    ) -> Template:
         draft = await services.prefilled(account.account_id)
         return _contact_page(
             request, commune, account, values={"name": draft.name, "email": draft.email}
         )
 
     @post("/contact")
-    async def send(self, request: Request, commune: CommuneContext) -> Response[Any]:
-        account = await require_account(request, commune)
+    async def send(
+        self, request: Request, commune: CommuneContext, account: SignedIn, mailer: Mailer
+    ) -> Response[Any]:
         form = await request.form()
         typed = {name: str(form.get(name, "")) for name in ("name", "email", "message")}
         try:
@@ -37,7 +41,7 @@ class ContactController(Controller):
                 typed["name"],
                 typed["email"],
                 typed["message"],
-                mailer(request),
+                mailer,
             )
         except Problems as exc:
             return _contact_page(
@@ -56,7 +60,7 @@ class ContactController(Controller):
 
 
 def _contact_page(
-    request: Request, commune: CommuneContext, account: Any, **context: Any
+    request: Request, commune: CommuneContext, account: SignedIn, **context: Any
 ) -> Template:
     return page(
         request,

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 
 from babel.numbers import format_decimal
 
-from core.accounts import throttle
-from core.accounts.services import Mailer, Problems, normalise_email
-from core.accounts.sessions import now
 from core.accounts.tables import Account, AccountPayer
+from core.clock import now
 from core.communes.context import CommuneContext
 from core.contact.tables import ContactMessage
 from core.db import transaction
 from core.i18n import t
+from core.mail.addresses import normalise_email
+from core.mail.mailer import Mailer
+from core.security import throttle
+from core.web.forms import Problems
 
 NAME_MAX_LENGTH = 200
 MESSAGE_MAX_LENGTH = 5_000

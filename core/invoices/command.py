@@ -6,9 +6,14 @@ import asyncio
 import sys
 from pathlib import Path
 
+from core import db
+from core.communes.services import sync_communes
 from core.i18n import t
 from core.invoices.importer import ImportLineError, ImportReport, import_invoices
+from core.plugins import get_plugin_manager
 from core.settings import Settings
+from core.setup import load_checked_config
+from core.web.templates import build_jinja_env
 
 
 def plural(key: str, count: int) -> str:
@@ -45,9 +50,6 @@ async def import_file(
     settings: Settings, config_communes: dict[str, int], path: Path, slug: str, pdf_dir: Path | None
 ) -> int:
     """Run the import in an open database; prints the summary or the errors. Exit status."""
-    from core.app import build_jinja_env
-    from core.plugins import get_plugin_manager
-
     commune_id = config_communes.get(slug)
     if commune_id is None:
         slugs = ", ".join(sorted(config_communes)) or "—"
@@ -83,10 +85,6 @@ async def import_file(
 
 async def run_import(settings: Settings, path: Path, slug: str, pdf_dir: Path | None) -> int:
     """Migrate and open the database, mirror the configured communes, import, close."""
-    from core import db
-    from core.cli import load_checked_config
-    from core.communes.services import sync_communes
-
     config = load_checked_config(settings.config_path)
     engine = db.use_database(settings.database_url)
     await db.open_database(engine)

@@ -15,11 +15,12 @@ from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.response import File, Template
 
-from core.accounts.controllers import page, require_account
-from core.accounts.sessions import SignedIn
 from core.communes.context import CommuneContext
 from core.invoices import pdf, services
 from core.invoices.services import PAID, TO_PAY, TREASURY, InvoiceView
+from core.settings import Settings
+from core.web.identity import SignedIn
+from core.web.pages import page
 from core.web.render import wants_fragment
 
 logger = logging.getLogger(__name__)
@@ -50,20 +51,25 @@ class InvoiceController(Controller):
     path = "/{slug:str}"
 
     @get("/factures", name="invoices")
-    async def to_pay(self, request: Request, commune: CommuneContext) -> Template:
-        return await _list_page(request, commune, TO_PAY)
+    async def to_pay(
+        self, request: Request, commune: CommuneContext, account: SignedIn
+    ) -> Template:
+        return await _list_page(request, commune, account, TO_PAY)
 
     @get("/factures/reglees", name="invoices_paid")
-    async def paid(self, request: Request, commune: CommuneContext) -> Template:
-        return await _list_page(request, commune, PAID)
+    async def paid(self, request: Request, commune: CommuneContext, account: SignedIn) -> Template:
+        return await _list_page(request, commune, account, PAID)
 
     @get("/factures/tresorerie", name="invoices_treasury")
-    async def treasury(self, request: Request, commune: CommuneContext) -> Template:
-        return await _list_page(request, commune, TREASURY)
+    async def treasury(
+        self, request: Request, commune: CommuneContext, account: SignedIn
+    ) -> Template:
+        return await _list_page(request, commune, account, TREASURY)
 
     @get("/factures/{invoice_id:int}", name="invoice")
-    async def detail(self, request: Request, commune: CommuneContext, invoice_id: int) -> Template:
-        account = await require_account(request, commune)
+    async def detail(
+        self, request: Request, commune: CommuneContext, account: SignedIn, invoice_id: int
+    ) -> Template:
         invoice = await _visible_invoice(commune, account, invoice_id)
         return page(
             request,
@@ -80,13 +86,11 @@ class InvoiceController(Controller):
 
     @get("/factures/{invoice_id:int}/pdf", name="invoice_pdf")
     async def pdf(
-        self, request: Request, commune: CommuneContext, invoice_id: int
+        self, commune: CommuneContext, account: SignedIn, settings: Settings, invoice_id: int
     ) -> Response[Any]:
-        account = await require_account(request, commune)
         invoice = await _visible_invoice(commune, account, invoice_id)
         headers = pdf.download_headers(pdf.download_name(invoice.number))
-        data_dir = request.app.state.portal.settings.data_dir
-        path = pdf.imported_pdf(data_dir, invoice.pdf_path)
+        path = pdf.imported_pdf(settings.data_dir, invoice.pdf_path)
         if path is not None:
             return File(path=path, media_type=pdf.MEDIA_TYPE, headers=headers)
         if invoice.pdf_path:
@@ -108,8 +112,9 @@ async def _visible_invoice(
     return invoice
 
 
-async def _list_page(request: Request, commune: CommuneContext, status: str) -> Template:
-    account = await require_account(request, commune)
+async def _list_page(
+    request: Request, commune: CommuneContext, account: SignedIn, status: str
+) -> Template:
     listing = await services.list_invoices(
         commune.id, account.account_id, status, _page_number(request)
     )

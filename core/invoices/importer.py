@@ -42,13 +42,13 @@ from typing import Any, NamedTuple
 import jinja2
 
 from core import db_bulk
-from core.accounts.services import normalise_email
 from core.communes.tables import Commune, Regie
 from core.db import transaction
 from core.i18n import t
 from core.invoices.alerts import alert_recipients
 from core.invoices.modes import PAYMENT_MODES, fold, parse_payment_mode
 from core.invoices.tables import PAID, TO_PAY, TREASURY
+from core.mail.addresses import normalise_email
 from core.mail.bulk import EmailTemplate, Message, enqueue_many
 from core.web.formatting import money
 

@@ -20,15 +20,14 @@ from typing import Any
 
 from piccolo.query.functions.aggregate import Count, Sum
 
-from core.accounts.sessions import SignedIn
 from core.accounts.tables import AccountPayer
 from core.communes.context import CommuneContext
 from core.db import as_date
-from core.hookspecs import InvoiceAction
 from core.i18n import has, t
 from core.invoices.tables import PAID, STATUSES, TO_PAY, TREASURY, Invoice
 from core.payments.holds import Hold, holds_for
 from core.web.formatting import TIMEZONE
+from core.web.identity import SignedIn
 
 PER_PAGE = 20
 ONLINE_PAYMENT_MODE = "en_ligne"  # core.invoices.modes.ONLINE
@@ -280,8 +279,9 @@ def is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool:
 
 async def actions_for(
     commune: CommuneContext, invoice: InvoiceView, account: SignedIn
-) -> list[InvoiceAction]:
-    """The invoice's actions from every enabled plugin, sorted; payment ones only if payable.
+) -> list[Any]:
+    """The invoice's actions (`core.hookspecs.InvoiceAction`) from every enabled plugin, sorted;
+    payment ones only if payable. (Not imported: the hookspecs module imports this one.)
 
     An implementation may return its actions or an awaitable of them (to read the database).
     """

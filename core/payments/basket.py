@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.accounts.sessions import SignedIn
 from core.communes.context import CommuneContext
 from core.hookspecs import PaymentProvider
 from core.i18n import t
 from core.invoices import services as invoices
 from core.invoices.services import InvoiceView
 from core.payments.providers import provider_for_regie
+from core.web.identity import SignedIn
 
 MIN_AMOUNT_CENTS = 100  # the services refuse less than 1,00 €
 MAX_BASKET_INVOICES = 30

@@ -23,8 +23,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from core.accounts.controllers import mailer, page, require_account
-from core.accounts.sessions import SignedIn
+from core.accounts.dependencies import require_account
 from core.communes.context import CommuneContext
 from core.hookspecs import PaymentStartFailed
 from core.invoices import pdf
@@ -34,6 +33,9 @@ from core.payments import receipt, services
 from core.payments.basket import BasketError, PaymentPlan, parse_invoice_ids, plan_payment
 from core.payments.providers import provider_for_regie
 from core.payments.services import AttemptView
+from core.web.dependencies import mailer
+from core.web.identity import SignedIn
+from core.web.pages import page
 from core.web.render import is_htmx
 from core.web.security import CONTENT_SECURITY_POLICY
 

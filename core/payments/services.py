@@ -31,8 +31,6 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
-from core.accounts.services import Mailer
-from core.accounts.sessions import SignedIn
 from core.communes.context import CommuneContext
 from core.communes.tables import Regie
 from core.db import as_aware, current_engine, transaction
@@ -41,6 +39,7 @@ from core.i18n import t
 from core.invoices.modes import ONLINE
 from core.invoices.tables import PAID as INVOICE_PAID
 from core.invoices.tables import TO_PAY, Invoice
+from core.mail.mailer import Mailer
 from core.payments.basket import BasketError, PaymentPlan
 from core.payments.holds import holds_for
 from core.payments.providers import provider_for_regie
@@ -60,6 +59,7 @@ from core.payments.tables import (
 )
 from core.payments.text import normalize_objet
 from core.web.formatting import TIMEZONE
+from core.web.identity import SignedIn
 
 logger = logging.getLogger(__name__)
 

@@ -15,25 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import msgspec
+from typing import Any
 
 from core.hookspecs import hookimpl
 from core.i18n import add_catalogue
+from core.web.identity import SignedIn
+from plugins.paper_optout.routes import PaperOptoutController
+from plugins.paper_optout.services import section_context
+from plugins.paper_optout.settings import (
+    PLUGIN_NAME,
+    PaperOptoutSettings,
+    notify_address,
+)
 
-if TYPE_CHECKING:
-    from core.accounts.sessions import SignedIn
-    from core.communes.context import CommuneContext
+__all__ = ["PLUGIN_NAME", "PaperOptoutSettings", "notify_address"]
 
-PLUGIN_NAME = "paper_optout"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 add_catalogue(Path(__file__).resolve().parent / "locale" / "fr")
-
-
-class PaperOptoutSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    notify_email: str = ""  # where requests go; empty: the commune's contact address
 
 
 @hookimpl
@@ -48,8 +47,6 @@ def template_directories() -> list[str]:
 
 @hookimpl
 def register_routes() -> list[Any]:
-    from plugins.paper_optout.routes import PaperOptoutController
-
     return [PaperOptoutController]
 
 
@@ -60,12 +57,4 @@ def account_sections() -> list[str]:
 
 @hookimpl
 def account_section_context(account: SignedIn) -> Coroutine[Any, Any, dict[str, Any]]:
-    from plugins.paper_optout.services import section_context
-
     return section_context(account.account_id)
-
-
-def notify_address(commune: CommuneContext) -> str:
-    """Where requests are e-mailed: the plugin's `notify_email`, else the commune's contact."""
-    settings: PaperOptoutSettings = commune.settings_of(PLUGIN_NAME)
-    return settings.notify_email or commune.config.contact.email

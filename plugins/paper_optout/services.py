@@ -6,11 +6,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from core.accounts.services import Mailer
-from core.accounts.sessions import now
-from core.accounts.tables import Account, AccountPayer
+from core.clock import now
 from core.communes.context import CommuneContext
 from core.db import transaction
+from core.mail.mailer import Mailer
+from core.parents import account_payers, lock_account
 from plugins.paper_optout.tables import PaperPreference
 
 
@@ -44,13 +44,8 @@ async def choose(
     Posting the desired state, not a toggle, makes a double submission harmless.
     """
     async with transaction():
-        # A no-op write locking the account row on PostgreSQL: concurrent submissions for one
-        # account run one after the other (SQLite's IMMEDIATE transactions already do).
-        account = (
-            await Account.update({Account.auth_version: Account.auth_version})
-            .where(Account.id == account_id)
-            .returning(Account.email)
-        )
+        # Concurrent submissions for one account run one after the other.
+        account_email = await lock_account(account_id)
         current = await preference(account_id)
         if current.paper_optout == paper_optout:
             return False
@@ -63,16 +58,13 @@ async def choose(
             await PaperPreference.update(
                 {PaperPreference.paper_optout: paper_optout, PaperPreference.changed_at: moment}
             ).where(PaperPreference.account == account_id)
-        payers = await AccountPayer.select(
-            AccountPayer.payer.name.as_alias("name"),
-            AccountPayer.payer.external_ref.as_alias("ref"),
-        ).where(AccountPayer.account == account_id)
+        payers = await account_payers(account_id)
         await mailer.send(
             commune,
             "paper_optout_request",
             notify,
             paper_optout=paper_optout,
-            account_email=account[0]["email"] if account else "",
+            account_email=account_email or "",
             payers=payers,
             changed_at=moment,
         )

@@ -19,11 +19,11 @@ from litestar import Controller, Request, Response, post, route
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
-from core.accounts import throttle
-from core.accounts.controllers import mailer
 from core.communes.context import CommuneContext
 from core.payments import services
 from core.payments.services import AttemptView
+from core.security import throttle
+from core.web.dependencies import mailer
 from core.web.security import client_ip
 from plugins.payfip import PLUGIN_NAME
 

@@ -102,6 +102,6 @@ def invoice_actions(
 
 
 if TYPE_CHECKING:  # for the annotations above, which are postponed (`from __future__`)
-    from core.accounts.sessions import SignedIn
     from core.hookspecs import InvoiceAction
     from core.invoices.services import InvoiceView
+    from core.web.identity import SignedIn

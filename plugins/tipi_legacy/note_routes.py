@@ -10,14 +10,17 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
-from core.accounts.controllers import page, require_account
-from core.accounts.sessions import SignedIn
 from core.communes.context import CommuneContext
 from core.invoices.controllers import MAX_ID
 from core.invoices.services import InvoiceView, get_invoice
-from plugins.tipi_legacy import PLUGIN_NAME, notes
+from core.web.dependencies import commune_with
+from core.web.identity import SignedIn
+from core.web.pages import page
+from plugins.tipi_legacy import notes
 
 TEMPLATE = "tipi_legacy/note.html"
+# `plugins.tipi_legacy.PLUGIN_NAME`, not imported: that package imports this module.
+PLUGIN_NAME = "tipi_legacy"
 
 
 async def _invoice(commune: CommuneContext, account: SignedIn, invoice_id: int) -> InvoiceView:
@@ -35,14 +38,12 @@ def _to_invoice(commune: CommuneContext, invoice_id: int) -> Redirect:
 
 class TipiNoteController(Controller):
     path = "/{slug:str}/tipi/factures"
+    dependencies = {"commune": commune_with(PLUGIN_NAME)}  # noqa: RUF012 (Litestar's API)
 
     @get("/{invoice_id:int}/note", name="tipi_note_confirm")
     async def confirm_page(
-        self, request: Request, commune: CommuneContext, invoice_id: int
+        self, request: Request, commune: CommuneContext, account: SignedIn, invoice_id: int
     ) -> Response[Any]:
-        if not commune.enabled(PLUGIN_NAME):
-            raise NotFoundException()
-        account = await require_account(request, commune)
         invoice = await _invoice(commune, account, invoice_id)
         marked_on = await notes.marked_on(account.account_id, invoice.id)
         if marked_on is None and not notes.may_mark(invoice):
@@ -60,13 +61,10 @@ class TipiNoteController(Controller):
 
     @post("/{invoice_id:int}/note", name="tipi_note_change")
     async def change(
-        self, request: Request, commune: CommuneContext, invoice_id: int
+        self, request: Request, commune: CommuneContext, account: SignedIn, invoice_id: int
     ) -> Response[Any]:
         """Apply the state the form asks for ("1": noted as paid, "0": not), not a toggle, so a
         double submission is harmless. Removing a note is always allowed."""
-        if not commune.enabled(PLUGIN_NAME):
-            raise NotFoundException()
-        account = await require_account(request, commune)
         invoice = await _invoice(commune, account, invoice_id)
         form = await request.form()
         choice = form.get("paid")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from core.accounts.sessions import now
+from core.clock import now
 from core.db import as_date, transaction
 from core.hookspecs import InvoiceAction
 from core.i18n import t
@@ -26,9 +26,9 @@ from core.web.formatting import date
 from plugins.tipi_legacy.tables import InvoiceNote
 
 if TYPE_CHECKING:
-    from core.accounts.sessions import SignedIn
     from core.communes.context import CommuneContext
     from core.invoices.services import InvoiceView
+    from core.web.identity import SignedIn
 
 NOTICE_ORDER = 15  # after the core's notices (10), before the PDF (20)
 LINK_ORDER = 40  # after "Payer la facture" (30): paying stays the main action

@@ -15,11 +15,11 @@ from litestar import Controller, Request, route
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
-from core.accounts import throttle
-from core.accounts.controllers import mailer
 from core.communes.context import CommuneContext
 from core.hookspecs import PaymentOutcome
 from core.payments import services
+from core.security import throttle
+from core.web.dependencies import mailer
 from core.web.formatting import TIMEZONE
 from core.web.security import client_ip
 from plugins.tipi_legacy import PLUGIN_NAME

@@ -1,10 +1,13 @@
 """The TIPI plugin's own table (its Piccolo app: `plugins.tipi_legacy.piccolo_app`)."""
 
 from piccolo.columns import Date, ForeignKey, OnDelete, Timestamptz
+from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
 
-from core.accounts.tables import Account
 from core.invoices.tables import Invoice
+
+# The core's `Account` table, found by name: no plugin module imports the accounts package.
+ACCOUNT = LazyTableReference("Account", app_name="core")
 
 
 class InvoiceNote(Table, tablename="invoice_note"):
@@ -16,7 +19,7 @@ class InvoiceNote(Table, tablename="invoice_note"):
     created by the migration, since SQLite cannot add a composite constraint).
     """
 
-    account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False)
+    account = ForeignKey(ACCOUNT, on_delete=OnDelete.cascade, null=False)
     invoice = ForeignKey(Invoice, on_delete=OnDelete.cascade, null=False)
     marked_paid_on = Date(help_text="The day the parent noted the payment (Paris time)")
     created_at = Timestamptz()

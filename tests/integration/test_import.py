@@ -13,7 +13,6 @@ import pytest
 import core.piccolo_conf as piccolo_conf
 from core import db
 from core.accounts.tables import Account, AccountPayer, Payer, PayerEmail
-from core.app import build_jinja_env
 from core.cli import main
 from core.communes.services import sync_communes
 from core.communes.tables import Commune
@@ -29,6 +28,7 @@ from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
 from core.plugins import get_plugin_manager
 from core.settings import Settings
+from core.web.templates import build_jinja_env
 from tests.integration.conftest import CONFIG, Portal, add_payer
 
 HEADER = ";".join(c.name for c in COLUMNS)

@@ -19,7 +19,6 @@ import msgspec
 import pytest
 from litestar import Litestar
 
-from core.accounts.sessions import SignedIn
 from core.accounts.tables import Account
 from core.app import create_app
 from core.config import PortalConfig, parse_config
@@ -32,6 +31,7 @@ from core.mail.sink import MailSink
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.settings import Settings
 from core.web.formatting import money
+from core.web.identity import SignedIn
 from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve, sign_in
 
 TODAY = services.today()

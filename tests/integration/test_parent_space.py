@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 
-from core.accounts.sessions import SignedIn
 from core.accounts.tables import Account
 from core.alert_addresses.tables import AlertAddress
 from core.announcements import command, services
@@ -29,6 +28,7 @@ from core.invoices.alerts import alert_recipients
 from core.mail.sink import MailSink
 from core.mail.tables import OutboundEmail
 from core.settings import Settings
+from core.web.identity import SignedIn
 from plugins.paper_optout.services import Preference
 from plugins.paper_optout.tables import PaperPreference
 from tests.integration.conftest import CONFIG, GOOD_PASSWORD, Portal, add_payer, serve

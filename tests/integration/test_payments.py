@@ -23,19 +23,19 @@ import msgspec
 import pytest
 from litestar import Litestar
 
-from core.accounts import throttle
-from core.accounts.services import Mailer
 from core.app import create_app
 from core.config import ConfigError, parse_config
 from core.db import Engine, as_aware
 from core.hookspecs import PaymentOutcome, PaymentRedirect, PaymentRequest, hookimpl
 from core.invoices.tables import PAID, TO_PAY, TREASURY, Invoice
+from core.mail.mailer import Mailer
 from core.mail.sink import MailSink
 from core.mail.tables import OutboundEmail
 from core.payments import services
 from core.payments.providers import provider_for_regie, providers
 from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
 from core.plugins import collect_plugin_settings, get_plugin_manager
+from core.security import throttle
 from core.settings import Settings
 from plugins.payfip import PayfipProvider
 from simulators.payfip import RunningSimulator, asgi_notifier, running_simulator

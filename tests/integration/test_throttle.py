@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from core.accounts.tables import Throttle
-from core.accounts.throttle import Limit, hit, is_blocked, purge_expired, reset
+from core.security.tables import Throttle
+from core.security.throttle import Limit, hit, is_blocked, purge_expired, reset
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import pytest
 from litestar import Litestar
 
-from core.accounts.sessions import SignedIn
 from core.accounts.tables import Account
 from core.app import create_app
 from core.communes.context import CommuneContext
@@ -20,6 +19,7 @@ from core.invoices.services import get_invoice, today
 from core.invoices.tables import PAID, TO_PAY, Invoice
 from core.mail.sink import MailSink
 from core.settings import Settings
+from core.web.identity import SignedIn
 from plugins.tipi_legacy.tables import InvoiceNote
 from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve
 

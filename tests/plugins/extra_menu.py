@@ -14,9 +14,9 @@ from litestar import Request, get
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
-from core.accounts.controllers import page
 from core.communes.context import CommuneContext
 from core.hookspecs import MenuItem, hookimpl
+from core.web.pages import page
 
 PLUGIN_NAME = "extra_menu"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"

@@ -12,8 +12,8 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from core.accounts.tables import Throttle
 from core.db import transaction
+from core.security.tables import Throttle
 
 MAX_WINDOW_SECONDS = 86_400
 """Windows last at most a day, so `purge_expired()` never removes a running one."""

@@ -1,0 +1,83 @@
+"""The home page (the login form for a visitor), logging in and out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect, Template
+
+from core.accounts import services
+from core.accounts.responses import form_error, signed_in_redirect
+from core.accounts.sessions import COOKIE_NAME, cleared_cookie, end_session
+from core.announcements import services as announcements
+from core.communes.context import CommuneContext
+from core.security.tokens import digest
+from core.settings import Settings
+from core.web.dependencies import client_address
+from core.web.forms import Problems, RateLimited, form_fields
+from core.web.identity import SignedIn
+from core.web.pages import page
+
+
+class SessionController(Controller):
+    path = "/{slug:str}"
+
+    @get("/", name="home")
+    async def home(
+        self, request: Request, commune: CommuneContext, current_account: SignedIn | None
+    ) -> Template:
+        if current_account is None:
+            return page(request, commune, "auth/login.html")
+        return page(
+            request,
+            commune,
+            "home.html",
+            account=current_account,
+            **await announcements.home_context(commune.id, current_account.account_id),
+        )
+
+    @get("/connexion", name="login")
+    async def login_page(
+        self, request: Request, commune: CommuneContext, current_account: SignedIn | None
+    ) -> Template | Redirect:
+        if current_account is not None:
+            return Redirect(path=commune.root, status_code=303)
+        return page(request, commune, "auth/login.html")
+
+    @post("/connexion")
+    async def login(
+        self, request: Request, commune: CommuneContext, settings: Settings
+    ) -> Response[Any]:
+        form = await form_fields(request)
+        try:
+            account_id, version = await services.authenticate(
+                commune,
+                form.get("email", ""),
+                form.get("password", ""),
+                client_address(request, settings),
+            )
+        except (Problems, RateLimited) as exc:
+            return form_error(request, commune, "auth/login.html", exc, form, keep=("email",))
+        return await signed_in_redirect(
+            request,
+            commune,
+            settings,
+            account_id,
+            version,
+            persistent=form.get("remember") == "on",
+            target=commune.root,
+        )
+
+    @post("/deconnexion", name="logout")
+    async def logout(
+        self, request: Request, commune: CommuneContext, settings: Settings
+    ) -> Response[Any]:
+        secret = request.cookies.get(COOKIE_NAME)
+        if secret:
+            await end_session(digest(secret))
+        response: Response[Any] = Redirect(
+            path=commune.url("connexion?info=logged_out"), status_code=303
+        )
+        response.set_cookie(cleared_cookie(commune.root, secure=settings.secure_cookies))
+        return response

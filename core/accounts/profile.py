@@ -1,0 +1,188 @@
+""" "Mes informations": the page, changing the password and the e-mail address (the forms also
+answer htmx with their own section), and the new address's confirmation link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect, Template
+
+from core.accounts import services
+from core.accounts.sessions import open_session, session_cookie
+from core.alert_addresses import services as alert_addresses
+from core.communes.context import CommuneContext
+from core.i18n import t
+from core.mail.mailer import Mailer
+from core.settings import Settings
+from core.web.forms import Problems, form_fields
+from core.web.identity import SignedIn
+from core.web.pages import page
+from core.web.render import is_htmx
+
+
+class ProfileController(Controller):
+    path = "/{slug:str}"
+
+    @get("/mes-informations", name="account")
+    async def account_page(
+        self, request: Request, commune: CommuneContext, account: SignedIn
+    ) -> Template:
+        return await account_page(request, commune, account)
+
+    @post("/mes-informations/mot-de-passe")
+    async def change_password(
+        self, request: Request, commune: CommuneContext, account: SignedIn, settings: Settings
+    ) -> Response[Any]:
+        form = await form_fields(request)
+        try:
+            version = await services.change_password(
+                commune,
+                account.account_id,
+                form.get("old_password", ""),
+                form.get("new_password", ""),
+                form.get("confirmation", ""),
+            )
+        except Problems as exc:
+            return await account_page(
+                request,
+                commune,
+                account,
+                block="password_section",
+                errors=exc.errors,
+                status_code=422,
+            )
+        # Every session ended with the change; this browser gets a fresh one, as long-lived as
+        # the one it had ("Se souvenir de moi" survives a password change).
+        persistent = account.persistent
+        secret = await open_session(account.account_id, version, persistent=persistent)
+        cookie = session_cookie(
+            commune.root, secret, persistent=persistent, secure=settings.secure_cookies
+        )
+        if is_htmx(request):
+            response: Response[Any] = await account_page(
+                request,
+                commune,
+                account,
+                block="password_section",
+                section_info=t("flash.password_changed"),
+            )
+        else:
+            response = Redirect(
+                path=commune.url("mes-informations?info=password_changed"), status_code=303
+            )
+        response.set_cookie(cookie)
+        return response
+
+    @post("/mes-informations/adresse")
+    async def change_email(
+        self, request: Request, commune: CommuneContext, account: SignedIn, mailer: Mailer
+    ) -> Response[Any]:
+        form = await form_fields(request)
+        try:
+            await services.request_email_change(
+                commune,
+                account.account_id,
+                form.get("new_email", ""),
+                form.get("password", ""),
+                mailer,
+            )
+        except Problems as exc:
+            return await account_page(
+                request,
+                commune,
+                account,
+                block="email_section",
+                errors=exc.errors,
+                values={"new_email": form.get("new_email", "")},
+                status_code=422,
+            )
+        if is_htmx(request):
+            return await account_page(
+                request,
+                commune,
+                account,
+                block="email_section",
+                section_info=t("flash.email_change_sent"),
+            )
+        return Redirect(
+            path=commune.url("mes-informations?info=email_change_sent"), status_code=303
+        )
+
+    @get("/adresse/{token:str}")
+    async def email_change_page(
+        self,
+        request: Request,
+        commune: CommuneContext,
+        current_account: SignedIn | None,
+        token: str,
+    ) -> Template:
+        valid = await services.valid_token(commune, token, "email_change")
+        return page(
+            request,
+            commune,
+            "account/confirm_email.html",
+            account=current_account,
+            token=token,
+            new_email=valid["new_email"] if valid else "",
+            invalid=valid is None,
+            status_code=200 if valid else 410,
+        )
+
+    @post("/adresse/{token:str}")
+    async def confirm_email_change(
+        self,
+        request: Request,
+        commune: CommuneContext,
+        current_account: SignedIn | None,
+        mailer: Mailer,
+        token: str,
+    ) -> Response[Any]:
+        try:
+            await services.confirm_email_change(commune, token, mailer)
+        except Problems as exc:
+            return page(
+                request,
+                commune,
+                "account/confirm_email.html",
+                token=token,
+                new_email="",
+                invalid=True,
+                errors=exc.errors,
+                status_code=410,
+            )
+        target = (
+            "mes-informations?info=email_changed"
+            if current_account
+            else "connexion?info=email_changed"
+        )
+        return Redirect(path=commune.url(target), status_code=303)
+
+
+async def account_page(
+    request: Request,
+    commune: CommuneContext,
+    account: SignedIn,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> Template:
+    """ "Mes informations", or one of its sections (`block`) for htmx; plugins add sections."""
+    sections = [name for names in commune.hooks.account_sections(commune=commune) for name in names]
+    context.setdefault("section_info", "")
+    context.setdefault("alerts_info", "")
+    context["alert_addresses"] = await alert_addresses.list_addresses(account.account_id)
+    context["alerts_max"] = alert_addresses.MAX_PER_ACCOUNT
+    for pending in commune.hooks.account_section_context(commune=commune, account=account):
+        context.update(await pending)
+    return page(
+        request,
+        commune,
+        "account/details.html",
+        account=account,
+        block=block,
+        sections=sections,
+        status_code=status_code,
+        **context,
+    )

@@ -1,0 +1,79 @@
+"""What the account pages share: the signed-in redirect, a form shown again with its errors,
+the page behind an activation or reset link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.response import Redirect, Template
+
+from core.accounts import services
+from core.accounts.sessions import COOKIE_NAME, end_session, open_session, session_cookie
+from core.communes.context import CommuneContext
+from core.security.tokens import digest
+from core.settings import Settings
+from core.web.forms import Problems, RateLimited
+from core.web.pages import page
+
+
+async def signed_in_redirect(
+    request: Request,
+    commune: CommuneContext,
+    settings: Settings,
+    account_id: int,
+    auth_version: int,
+    *,
+    persistent: bool,
+    target: str,
+) -> Response[Any]:
+    """Open a fresh session (a new id at every login) and go to `target`."""
+    old = request.cookies.get(COOKIE_NAME)
+    if old:
+        await end_session(digest(old))
+    secret = await open_session(account_id, auth_version, persistent=persistent)
+    response: Response[Any] = Redirect(path=target, status_code=303)
+    response.set_cookie(
+        session_cookie(commune.root, secret, persistent=persistent, secure=settings.secure_cookies)
+    )
+    return response
+
+
+async def password_form(
+    request: Request, commune: CommuneContext, token: str, purpose: str
+) -> Template:
+    """The form behind an activation or reset link, or the page saying the link is invalid."""
+    valid = await services.valid_token(commune, token, purpose)
+    if valid is None:
+        return page(request, commune, "auth/link_invalid.html", purpose=purpose, status_code=410)
+    return page(
+        request,
+        commune,
+        "auth/set_password.html",
+        purpose=purpose,
+        token=token,
+        email=valid["email"],
+    )
+
+
+def form_error(
+    request: Request,
+    commune: CommuneContext,
+    template: str,
+    exc: Problems | RateLimited,
+    form: dict[str, str],
+    *,
+    keep: tuple[str, ...] = (),
+    **context: Any,
+) -> Template:
+    """Show the form again with its errors and what the parent typed (never passwords)."""
+    if isinstance(exc, RateLimited):
+        errors, status = {"form": [str(exc)]}, 429
+    else:
+        errors, status = exc.errors, 422
+    if "token" in errors:
+        return page(request, commune, "auth/link_invalid.html", status_code=410, **context)
+    values = {name: form.get(name, "") for name in keep}
+    return page(
+        request, commune, template, errors=errors, values=values, status_code=status, **context
+    )

@@ -1,0 +1,1 @@
+"""Secrets stored hashed, and rate limits: shared by accounts, alert addresses and payments."""

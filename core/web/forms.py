@@ -1,0 +1,39 @@
+"""Forms: reading a posted form, and the errors a handler shows next to its fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from litestar import Request
+
+from core.i18n import t
+
+
+class RateLimited(Exception):
+    """Too many attempts for an address or a client address; the message is for the person."""
+
+    def __init__(self) -> None:
+        super().__init__(t("accounts.rate_limited"))
+
+
+@dataclass
+class Problems(Exception):
+    """Form errors: field name -> French messages."""
+
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+
+def field_problem(name: str, message: str) -> Problems:
+    """`Problems` with one message, for one field."""
+    problems = Problems()
+    problems.add(name, message)
+    return problems
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The posted form's text fields (files left out)."""
+    form = await request.form()
+    return {key: str(value) for key, value in form.items() if isinstance(value, str)}

@@ -1,0 +1,24 @@
+"""Who is signed in, as pages and plugin hooks see it (the lookup is `core.accounts`' job)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The parent's account behind a valid session cookie."""
+
+    account_id: int
+    email: str
+    session_hash: str
+    persistent: bool
+
+
+class LoginRequired(Exception):
+    """Raised by pages that need someone signed in; answered with a redirect to the login page
+    under `root` (`<root>connexion`)."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.root = root
