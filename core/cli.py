@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from core.announcements import command as announcements
+from core.backoffice.command import add_agent_commands
 from core.config import ConfigError
 from core.settings import Settings
 from core.setup import load_checked_config, migrate
@@ -41,8 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
     invoices.add_argument("--commune", required=True, help="the commune's slug")
     invoices.add_argument("--pdf-dir", help="directory of the invoices' PDFs, <number>.pdf")
     announcements.add_parsers(commands)  # `news …` and `message …`
-    from core.backoffice.command import add_agent_commands
-
     add_agent_commands(commands)  # `agent …`: sets args.run
     check = commands.add_parser("check-config", help="validate the communes' TOML configuration")
     check.add_argument("path", nargs="?", help="file to check (default: PORTAIL_CONFIG)")

@@ -13,16 +13,12 @@ import datetime as dt
 import enum
 from typing import Any
 
-from core.accounts import throttle
 from core.accounts.passwords import (
     burn_password_check,
     hash_password,
     password_problems,
     verify_password,
 )
-from core.accounts.services import Mailer, Problems, normalise_email
-from core.accounts.sessions import now
-from core.accounts.tokens import digest, new_secret
 from core.backoffice import journal
 from core.backoffice.identity import (
     INFO_COLUMNS,
@@ -43,9 +39,15 @@ from core.backoffice.tables import (
     Agent,
     AgentToken,
 )
+from core.clock import now
 from core.communes.context import CommuneContext
 from core.db import transaction
 from core.i18n import t
+from core.mail.addresses import normalise_email
+from core.mail.mailer import Mailer
+from core.security import throttle
+from core.security.tokens import digest, new_secret
+from core.web.forms import Problems
 
 SET_PASSWORD = "set_password"  # noqa: S105 -- a token purpose, not a password
 SET_PASSWORD_TTL = dt.timedelta(hours=72)

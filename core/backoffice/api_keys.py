@@ -12,15 +12,15 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from core.accounts.services import Problems
-from core.accounts.sessions import now
-from core.accounts.tokens import digest
 from core.backoffice import journal
 from core.backoffice.identity import AgentInfo, NotAllowed
 from core.backoffice.roles import can
 from core.backoffice.tables import ApiKey
+from core.clock import now
 from core.db import transaction
 from core.i18n import t
+from core.security.tokens import digest
+from core.web.forms import Problems
 
 KEY_PREFIX = "pdf_"
 PREFIX_LENGTH = 8

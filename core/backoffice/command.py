@@ -15,17 +15,18 @@ import sys
 from dataclasses import replace
 
 from core import db
-from core.accounts.services import Mailer, Problems
-from core.app import build_jinja_env, commune_contexts
 from core.backoffice.agents import COMMUNE_ROLES, create_agent
 from core.backoffice.journal import Actor
 from core.backoffice.tables import SUPERVISEUR
-from core.cli import load_checked_config
 from core.communes.context import CommuneContext
 from core.communes.services import sync_communes
 from core.i18n import t
+from core.mail.mailer import Mailer
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.settings import Settings
+from core.setup import commune_contexts, load_checked_config
+from core.web.forms import Problems
+from core.web.templates import build_jinja_env
 
 
 def add_agent_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

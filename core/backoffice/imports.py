@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.accounts.sessions import now
 from core.backoffice import journal
 from core.backoffice.journal import Actor
 from core.backoffice.tables import IMPORT_SOURCES, IMPORT_STATES, ImportJob
+from core.clock import now
 from core.db import transaction
 
 CSV_NAME = "factures.csv"

@@ -14,8 +14,8 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from core.accounts.sessions import now
 from core.backoffice.tables import JournalEntry
+from core.clock import now
 from core.i18n import t
 from core.web.formatting import TIMEZONE
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from litestar.datastructures import Cookie
 
-from core.accounts.sessions import now
-from core.accounts.tokens import digest, new_secret
 from core.backoffice.identity import AgentInfo, get_agent
 from core.backoffice.tables import Agent, AgentSession
+from core.clock import now
 from core.db import transaction
+from core.security.tokens import digest, new_secret
 
 SESSION_IDLE = dt.timedelta(hours=8)
 """A session unused this long is over."""

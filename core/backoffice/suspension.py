@@ -11,15 +11,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from core.accounts.services import Problems
-from core.accounts.sessions import now
 from core.backoffice import journal
 from core.backoffice.identity import AgentInfo, NotAllowed
 from core.backoffice.roles import can
 from core.backoffice.tables import PaymentSuspension
+from core.clock import now
 from core.communes.tables import Regie
 from core.db import transaction
 from core.i18n import t
+from core.web.forms import Problems
 
 MESSAGE_MAX_LENGTH = 1000
 

@@ -18,17 +18,17 @@ from typing import Any
 import pyotp
 import segno
 
-from core.accounts import throttle
-from core.accounts.services import Problems
-from core.accounts.sessions import now
-from core.accounts.tokens import digest
 from core.backoffice import journal
 from core.backoffice.identity import AgentInfo, NotAllowed, managed_agent
 from core.backoffice.sessions import SignedInAgent, bump_auth_version, rotate_after_second_factor
 from core.backoffice.tables import Agent, AgentRecoveryCode
+from core.clock import now
 from core.communes.context import CommuneContext
 from core.db import transaction
 from core.i18n import t
+from core.security import throttle
+from core.security.tokens import digest
+from core.web.forms import Problems
 
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I

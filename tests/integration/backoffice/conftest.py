@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 from core import db
-from core.accounts.services import Mailer
 from core.app import build_jinja_env, commune_contexts
 from core.backoffice.agents import create_agent, set_password
 from core.backoffice.identity import AgentInfo
@@ -17,6 +16,7 @@ from core.backoffice.tables import AgentToken
 from core.communes.context import CommuneContext
 from core.communes.services import sync_communes
 from core.config import parse_config
+from core.mail.mailer import Mailer
 from core.mail.tables import OutboundEmail
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.settings import Settings

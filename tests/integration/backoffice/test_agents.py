@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 
-from core.accounts.services import Mailer, Problems
 from core.backoffice import agents, sessions
 from core.backoffice.agents import (
     LoginFailure,
@@ -23,9 +22,11 @@ from core.backoffice.journal import Actor, list_entries
 from core.backoffice.sessions import agent_from_session, end_agent_session, open_agent_session
 from core.backoffice.tables import AgentSession, AgentToken
 from core.communes.context import CommuneContext
+from core.mail.mailer import Mailer
 from core.mail.sender import OutboxSender
 from core.mail.sink import MailSink
 from core.settings import Settings
+from core.web.forms import Problems
 from tests.integration.backoffice.conftest import last_link_to, make_agent
 from tests.integration.conftest import GOOD_PASSWORD, LINK_PATTERN
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.accounts.services import Mailer, Problems
 from core.backoffice.api_keys import create_api_key, list_api_keys, revoke_api_key, verify_api_key
 from core.backoffice.identity import NotAllowed
 from core.backoffice.journal import list_entries
 from core.backoffice.tables import ApiKey
 from core.communes.context import CommuneContext
+from core.mail.mailer import Mailer
+from core.web.forms import Problems
 from tests.integration.backoffice.conftest import make_agent
 
 

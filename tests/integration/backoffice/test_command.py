@@ -10,13 +10,13 @@ import pytest
 
 import core.piccolo_conf as piccolo_conf
 from core import db
-from core.accounts.services import Mailer
 from core.backoffice.command import execute
 from core.backoffice.identity import list_agents
 from core.backoffice.journal import list_entries
 from core.backoffice.tables import Agent
 from core.cli import main
 from core.communes.context import CommuneContext
+from core.mail.mailer import Mailer
 from tests.integration.backoffice.conftest import last_link_to
 
 TOML = """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from core.accounts.services import Mailer, Problems
 from core.backoffice.identity import NotAllowed
 from core.backoffice.journal import list_entries
 from core.backoffice.suspension import (
@@ -19,6 +18,8 @@ from core.backoffice.tables import PaymentSuspension
 from core.communes.context import CommuneContext
 from core.communes.tables import Regie
 from core.db import transaction
+from core.mail.mailer import Mailer
+from core.web.forms import Problems
 from tests.integration.backoffice.conftest import make_agent
 
 

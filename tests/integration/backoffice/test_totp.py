@@ -7,7 +7,6 @@ import time
 import pyotp
 import pytest
 
-from core.accounts.services import Mailer, Problems
 from core.backoffice import totp
 from core.backoffice.identity import AgentInfo, NotAllowed, get_agent
 from core.backoffice.sessions import (
@@ -17,6 +16,8 @@ from core.backoffice.sessions import (
 )
 from core.backoffice.tables import Agent, AgentRecoveryCode
 from core.communes.context import CommuneContext
+from core.mail.mailer import Mailer
+from core.web.forms import Problems
 from tests.integration.backoffice.conftest import make_agent
 
 
