@@ -14,6 +14,7 @@ DB = engine_for(os.environ.get("DATABASE_URL", "sqlite:///var/portail.sqlite"))
 APP_REGISTRY = AppRegistry(
     apps=[
         "core.piccolo_app",
+        "core.backoffice.piccolo_app",
         "plugins.paper_optout.piccolo_app",
         "plugins.tipi_legacy.piccolo_app",
     ]

@@ -1,0 +1,33 @@
+"""Piccolo app of the back office's tables; its migrations run after the core ones."""
+
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from core.backoffice.tables import (
+    Agent,
+    AgentRecoveryCode,
+    AgentSession,
+    AgentToken,
+    ApiKey,
+    ImportJob,
+    JournalEntry,
+    PaymentSuspension,
+)
+
+APP_CONFIG = AppConfig(
+    app_name="backoffice",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
+    table_classes=[
+        Agent,
+        AgentToken,
+        AgentSession,
+        AgentRecoveryCode,
+        JournalEntry,
+        ApiKey,
+        PaymentSuspension,
+        ImportJob,
+    ],
+    migration_dependencies=["core.piccolo_app"],
+    commands=[],
+)

@@ -1,0 +1,182 @@
+"""Suspending online payment, for one régie or a whole commune, with the text parents read.
+
+One row per (commune, régie), or per commune for a whole-commune suspension; deleting the row
+resumes. `suspensions_for()` reads a commune's rows in one indexed query, for the parents'
+pages; `is_suspended()` answers for one régie. Suspending and resuming are journalled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from core.backoffice import journal
+from core.backoffice.identity import AgentInfo, NotAllowed
+from core.backoffice.roles import can
+from core.backoffice.tables import PaymentSuspension
+from core.clock import now
+from core.communes.tables import Regie
+from core.db import transaction
+from core.i18n import t
+from core.web.forms import Problems
+
+MESSAGE_MAX_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """A suspension as the back office lists it (`message` as typed, maybe empty)."""
+
+    regie_code: str | None
+    message: str
+    suspended_by: int | None
+    suspended_at: dt.datetime
+
+    @property
+    def text(self) -> str:
+        """What parents read: the message, or the default text."""
+        return self.message or default_message()
+
+
+def default_message() -> str:
+    return t("backoffice.suspension.default_message")
+
+
+async def suspend(
+    commune_id: int,
+    regie_code: str | None,
+    message: str,
+    agent: AgentInfo,
+    client_ip: str = "",
+) -> None:
+    """Suspend online payment for `regie_code` (None: every régie of the commune), or change
+    the message of a running suspension. Raises `NotAllowed` or `Problems`."""
+    _check(agent, commune_id)
+    text = message.strip()
+    if len(text) > MESSAGE_MAX_LENGTH:
+        raise _problem("message", t("backoffice.suspension.too_long", max=MESSAGE_MAX_LENGTH))
+    async with transaction():
+        regie_id = await _regie_id(commune_id, regie_code)
+        existing = await _row(commune_id, regie_id)
+        if existing is None:
+            await PaymentSuspension.insert(
+                PaymentSuspension(
+                    commune=commune_id,
+                    regie=regie_id,
+                    message=text,
+                    suspended_by=agent.id,
+                    suspended_at=now(),
+                )
+            )
+        elif existing["message"] != text:
+            await PaymentSuspension.update(
+                {PaymentSuspension.message: text, PaymentSuspension.suspended_by: agent.id}
+            ).where(PaymentSuspension.id == existing["id"])
+        else:
+            return
+        await journal.record(
+            "payments.suspend",
+            agent.actor(client_ip),
+            commune_id=commune_id,
+            target=_target(regie_code),
+            before=None if existing is None else {"message": existing["message"]},
+            after={"message": text},
+        )
+
+
+async def resume(
+    commune_id: int, regie_code: str | None, agent: AgentInfo, client_ip: str = ""
+) -> bool:
+    """Resume online payment for `regie_code` (None: the whole-commune suspension); False when
+    it was not suspended. A régie's own suspension and the commune's are separate rows."""
+    _check(agent, commune_id)
+    async with transaction():
+        regie_id = await _regie_id(commune_id, regie_code)
+        existing = await _row(commune_id, regie_id)
+        if existing is None:
+            return False
+        await PaymentSuspension.delete().where(PaymentSuspension.id == existing["id"])
+        await journal.record(
+            "payments.resume",
+            agent.actor(client_ip),
+            commune_id=commune_id,
+            target=_target(regie_code),
+            before={"message": existing["message"]},
+        )
+    return True
+
+
+async def list_suspensions(commune_id: int) -> list[Suspension]:
+    """The commune's suspensions, the whole-commune one first, then by régie code."""
+    rows = await PaymentSuspension.select(
+        PaymentSuspension.regie.code.as_alias("regie_code"),
+        PaymentSuspension.message,
+        PaymentSuspension.suspended_by,
+        PaymentSuspension.suspended_at,
+    ).where(PaymentSuspension.commune == commune_id)
+    suspensions = [
+        Suspension(
+            regie_code=row["regie_code"],
+            message=row["message"],
+            suspended_by=row["suspended_by"],
+            suspended_at=row["suspended_at"],
+        )
+        for row in rows
+    ]
+    return sorted(suspensions, key=lambda s: (s.regie_code is not None, s.regie_code or ""))
+
+
+async def suspensions_for(commune_id: int) -> dict[str | None, str]:
+    """Régie code (None: the whole commune) -> the text parents read, in one query."""
+    return {s.regie_code: s.text for s in await list_suspensions(commune_id)}
+
+
+async def is_suspended(commune_id: int, regie_code: str) -> str | None:
+    """The text parents read when online payment is suspended for `regie_code` (its own
+    suspension's, else the commune's), or None when they may pay."""
+    suspensions = await suspensions_for(commune_id)
+    return suspensions.get(regie_code, suspensions.get(None))
+
+
+async def _regie_id(commune_id: int, regie_code: str | None) -> int | None:
+    if regie_code is None:
+        return None
+    row = (
+        await Regie.select(Regie.id)
+        .where((Regie.commune == commune_id) & (Regie.code == regie_code))
+        .first()
+    )
+    if row is None:
+        raise _problem("regie", t("backoffice.suspension.regie_unknown", code=regie_code))
+    return int(row["id"])
+
+
+async def _row(commune_id: int, regie_id: int | None) -> dict[str, Any] | None:
+    regie = (
+        PaymentSuspension.regie.is_null()
+        if regie_id is None
+        else PaymentSuspension.regie == regie_id
+    )
+    return (
+        await PaymentSuspension.select(PaymentSuspension.id, PaymentSuspension.message)
+        .where((PaymentSuspension.commune == commune_id) & regie)
+        .first()
+    )
+
+
+def _target(regie_code: str | None) -> str:
+    if regie_code is None:
+        return t("backoffice.suspension.target_commune")
+    return t("backoffice.suspension.target_regie", code=regie_code)
+
+
+def _check(agent: AgentInfo, commune_id: int) -> None:
+    if not (can(agent, "suspension.write") and agent.works_in(commune_id)):
+        raise NotAllowed
+
+
+def _problem(name: str, message: str) -> Problems:
+    problems = Problems()
+    problems.add(name, message)
+    return problems
