@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from core.hookspecs import hookimpl
-from core.i18n import add_catalogue
 
 if TYPE_CHECKING:
     from core.accounts.sessions import SignedIn
@@ -29,7 +28,15 @@ if TYPE_CHECKING:
 PLUGIN_NAME = "paper_optout"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-add_catalogue(Path(__file__).resolve().parent / "locale" / "fr")
+
+@hookimpl
+def register_catalogues() -> list[Path]:
+    return [Path(__file__).resolve().parent / "locale" / "fr"]
+
+
+@hookimpl
+def register_piccolo_apps() -> list[str]:
+    return ["plugins.paper_optout.piccolo_app"]
 
 
 class PaperOptoutSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -23,7 +23,7 @@ from core.hookspecs import (
     PaymentStartFailed,
     hookimpl,
 )
-from core.i18n import add_catalogue, has, t
+from core.i18n import has, t
 from core.payments.providers import url_origin
 
 if TYPE_CHECKING:
@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 
 PLUGIN_NAME = "payfip"
 
-add_catalogue(Path(__file__).resolve().parent / "locale" / "fr")
+
+@hookimpl
+def register_catalogues() -> list[Path]:
+    return [Path(__file__).resolve().parent / "locale" / "fr"]
 
 
 class PayfipSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 import msgspec
 
 from core.hookspecs import PaymentOutcome, PaymentRedirect, PaymentRequest, hookimpl
-from core.i18n import add_catalogue
 from core.payments.providers import url_origin
 
 if TYPE_CHECKING:
@@ -27,7 +26,15 @@ if TYPE_CHECKING:
 PLUGIN_NAME = "tipi_legacy"
 MAX_AMOUNT_CENTS = 999_999  # 9 999,99 €, as eopayment's TIPI backend allows
 
-add_catalogue(Path(__file__).resolve().parent / "locale" / "fr")
+
+@hookimpl
+def register_catalogues() -> list[Path]:
+    return [Path(__file__).resolve().parent / "locale" / "fr"]
+
+
+@hookimpl
+def register_piccolo_apps() -> list[str]:
+    return ["plugins.tipi_legacy.piccolo_app"]
 
 
 class TipiSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
