@@ -82,13 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
-def load_checked_config(path: str) -> PortalConfig:
-    """The configuration, with what only the plugins can check (each régie's payment service)."""
+def load_checked_config(path: str, notices: list[str] | None = None) -> PortalConfig:
+    """The configuration, with what only the plugins can check (each régie's payment service).
+
+    :param notices: receives the deprecation notices; without it, they are logged."""
     from core.app import commune_contexts, provider_problems
 
     pm = get_plugin_manager()
     plugin_types = collect_plugin_settings(pm)
-    config = load_config(path, plugin_types)
+    config = load_config(path, plugin_types, notices)
     problems = provider_problems(commune_contexts(config, pm, plugin_types))
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
@@ -97,11 +99,14 @@ def load_checked_config(path: str) -> PortalConfig:
 
 def check_config(path: str | None) -> int:
     settings_path = path or os.environ.get("PORTAIL_CONFIG", "portail.toml")
+    notices: list[str] = []
     try:
-        config = load_checked_config(settings_path)
+        config = load_checked_config(settings_path, notices)
     except ConfigError as exc:
         print(f"portail: {exc}", file=sys.stderr)
         return 2
+    for notice in notices:
+        print(f"portail: warning: {notice}", file=sys.stderr)
     print(
         f"{settings_path}: OK ({len(config.communes)} commune(s): "
         f"{', '.join(c.slug for c in config.communes)})"
