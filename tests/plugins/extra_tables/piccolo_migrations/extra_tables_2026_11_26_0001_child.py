@@ -3,7 +3,7 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.column_types import Varchar
 
-ID = "2026-11-26T09:00:00:000000"
+ID = "2026-11-26T10:00:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "Child"
 
