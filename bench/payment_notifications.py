@@ -91,9 +91,7 @@ async def portal(sim: Any, database: Path) -> AsyncIterator[tuple[Any, httpx.Asy
                     "slug": "boe",
                     "name": "Ville de Boé",
                     "contact": {"email": "facturation@boe.test"},
-                    "regies": [
-                        {"code": "CANT", "name": "Cantine", "payfip_client_number": "004200"}
-                    ],
+                    "regies": [{"code": "CANT", "name": "Cantine", "client_number": "004200"}],
                     "plugins": {
                         "payfip": {
                             "saisie": "T",

@@ -92,11 +92,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_config(path: str | None) -> int:
     settings_path = path or os.environ.get("PORTAIL_CONFIG", "portail.toml")
+    notices: list[str] = []
     try:
-        config = load_checked_config(settings_path)
+        config = load_checked_config(settings_path, notices)
     except ConfigError as exc:
         print(f"portail: {exc}", file=sys.stderr)
         return 2
+    for notice in notices:
+        print(f"portail: warning: {notice}", file=sys.stderr)
     print(
         f"{settings_path}: OK ({len(config.communes)} commune(s): "
         f"{', '.join(c.slug for c in config.communes)})"

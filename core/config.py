@@ -1,11 +1,13 @@
 """The communes' configuration: one TOML file, validated at load.
 
 A bad file is rejected with a message naming the key and the problem, both by
-`portail check-config` and at start-up, so a typo never reaches a parent.
+`portail check-config` and at start-up, so a typo never reaches a parent. A key that was renamed
+is still read under its old name, with a deprecation notice (`RENAMED_REGIE_KEYS`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from collections.abc import Callable, Iterator
@@ -18,6 +20,11 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 COLOUR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 MIN_PASSWORD_FLOOR = 8  # never below this, whatever a commune asks for
 MAX_PASSWORD_LENGTH = 128
+
+# Régie keys renamed: old name -> new name. The old name is still accepted, with a notice.
+RENAMED_REGIE_KEYS = {"payfip_client_number": "client_number"}
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -38,11 +45,11 @@ class Branding(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class RegieConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A régie: a billing unit with its own PayFiP client number (numcli)."""
+    """A régie: a billing unit with its own client number (numcli) at the payment service."""
 
     code: str
     name: str
-    payfip_client_number: str = ""
+    client_number: str = ""  # formerly `payfip_client_number` (still read, deprecated)
     payment_suspended: bool = False  # online payment temporarily suspended for this régie
     payment_provider: str = ""  # plugin paying this régie; empty: the commune's only one
 
@@ -87,11 +94,17 @@ class PortalConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 PluginSettingsValidator = Callable[[str, dict[str, Any]], Any]
 
 
-def load_config(path: str | Path, known_plugins: dict[str, type] | None = None) -> PortalConfig:
+def load_config(
+    path: str | Path,
+    known_plugins: dict[str, type] | None = None,
+    notices: list[str] | None = None,
+) -> PortalConfig:
     """Read and validate the TOML file at `path`.
 
     :param known_plugins: plugin name -> settings type (a msgspec Struct); when given, every
         enabled plugin must be known and its settings must convert to that type.
+    :param notices: receives the deprecation notices (keys under an old name), for the caller
+        to show; without it, they are logged as warnings.
     """
     path = Path(path)
     try:
@@ -100,12 +113,24 @@ def load_config(path: str | Path, known_plugins: dict[str, type] | None = None) 
         raise ConfigError(f"{path}: file not found (set PORTAIL_CONFIG)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(raw, known_plugins, source=str(path))
+    return parse_config(raw, known_plugins, source=str(path), notices=notices)
 
 
 def parse_config(
-    raw: dict[str, Any], known_plugins: dict[str, type] | None = None, source: str = "config"
+    raw: dict[str, Any],
+    known_plugins: dict[str, type] | None = None,
+    source: str = "config",
+    notices: list[str] | None = None,
 ) -> PortalConfig:
+    """Validate `raw` (a parsed TOML document); see `load_config` for the parameters."""
+    raw, renamed, conflicts = _renamed_keys(raw)
+    if conflicts:
+        raise ConfigError(f"{source}: " + "; ".join(conflicts))
+    for notice in renamed:
+        if notices is None:
+            logger.warning("%s: %s", source, notice)
+        else:
+            notices.append(f"{source}: {notice}")
     try:
         config = msgspec.convert(raw, PortalConfig)
     except msgspec.ValidationError as exc:
@@ -120,6 +145,40 @@ def plugin_settings(commune: CommuneConfig, name: str, settings_type: type) -> A
     """The typed settings of plugin `name` for `commune` (the `enabled` key is not passed on)."""
     table = {k: v for k, v in commune.plugins.get(name, {}).items() if k != "enabled"}
     return msgspec.convert(table, settings_type)
+
+
+def _renamed_keys(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[str]]:
+    """`raw` with the régies' renamed keys under their new names (copied, never changed in
+    place), the deprecation notices, and the problems (both names, with different values)."""
+    notices: list[str] = []
+    conflicts: list[str] = []
+    communes = raw.get("communes")
+    if not isinstance(communes, list):
+        return raw, notices, conflicts  # msgspec names the problem
+    raw = {**raw, "communes": [_copy(commune) for commune in communes]}
+    for i, commune in enumerate(raw["communes"]):
+        regies = commune.get("regies") if isinstance(commune, dict) else None
+        if not isinstance(regies, list):
+            continue
+        commune["regies"] = [_copy(regie) for regie in regies]
+        for j, regie in enumerate(commune["regies"]):
+            for old, new in RENAMED_REGIE_KEYS.items():
+                if not isinstance(regie, dict) or old not in regie:
+                    continue
+                key = f"communes[{i}].regies[{j}]"
+                value = regie.pop(old)
+                if regie.setdefault(new, value) != value:
+                    conflicts.append(
+                        f"{key}.{old}: {value!r} differs from {new} {regie[new]!r}; "
+                        f"{old} is the deprecated name of {new}: keep {new} only"
+                    )
+                else:
+                    notices.append(f"{key}.{old} is deprecated: rename it {new}")
+    return raw, notices, conflicts
+
+
+def _copy(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
 
 
 def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Iterator[str]:
@@ -156,10 +215,8 @@ def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Itera
             if regie.code in regie_codes:
                 yield f"{key}.regies[{j}].code: {regie.code!r} is used twice"
             regie_codes.add(regie.code)
-            if regie.payfip_client_number and not re.fullmatch(
-                r"\d{6}", regie.payfip_client_number
-            ):
-                yield f"{key}.regies[{j}].payfip_client_number: must be 6 digits"
+            if regie.client_number and not re.fullmatch(r"\d{6}", regie.client_number):
+                yield f"{key}.regies[{j}].client_number: must be 6 digits"
             if regie.payment_provider and regie.payment_provider not in commune.enabled_plugins():
                 yield (
                     f"{key}.regies[{j}].payment_provider: {regie.payment_provider!r} is not a "

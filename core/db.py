@@ -1,7 +1,9 @@
-"""Database engines: SQLite by default, PostgreSQL in production.
+"""The process's database: its engine, its Piccolo apps, transactions and migrations.
 
-Piccolo finds its engine through `PICCOLO_CONF` (here `core.piccolo_conf`), so the database is
-process-wide: `use_database()` installs one engine for every table and for the migrations.
+Piccolo finds its engine and its apps in the module named by `PICCOLO_CONF` (by default
+`core.piccolo_conf`), so the database is process-wide: `use_database()` installs one engine for
+every table and for the migrations, `use_apps()` the apps whose tables and migrations they cover.
+Engines themselves are built by `core.engines`.
 """
 
 from __future__ import annotations
@@ -12,90 +14,18 @@ import datetime as dt
 import io
 import logging
 import os
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import aiosqlite
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.apps.migrations.tables import Migration
+from piccolo.conf.apps import AppRegistry, Finder, PiccoloConfModule
 from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 
-SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
+from core.engines import PortailSQLiteEngine, engine_for
 
 logger = logging.getLogger(__name__)
-
-
-class PortailSQLiteEngine(SQLiteEngine):
-    """SQLite tuned for a web server.
-
-    - WAL journal and a busy timeout, so readers never block writers and writers queue.
-    - Every transaction is `BEGIN IMMEDIATE`: it takes the write lock up front, so two
-      concurrent writers wait for each other instead of failing with "database is locked".
-    - Reads outside a transaction share one persistent connection: Piccolo would otherwise
-      open a connection (and a thread) per query, which costs more than half the throughput.
-    """
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path=path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-        self._readers: dict[asyncio.AbstractEventLoop, aiosqlite.Connection] = {}
-
-    def transaction(
-        self,
-        transaction_type: TransactionType = TransactionType.immediate,
-        allow_nested: bool = True,
-    ) -> SQLiteTransaction:
-        return SQLiteTransaction(
-            engine=self, transaction_type=transaction_type, allow_nested=allow_nested
-        )
-
-    async def get_connection(self) -> aiosqlite.Connection:
-        connection = await aiosqlite.connect(**self.connection_kwargs)
-        connection.row_factory = dict_factory  # type: ignore[assignment]
-        await connection.execute("PRAGMA foreign_keys = 1")
-        await connection.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
-        return connection
-
-    async def prep_database(self) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        async with aiosqlite.connect(self.path) as connection:
-            await connection.execute("PRAGMA journal_mode = WAL")
-
-    async def _run_in_new_connection(
-        self,
-        query: str,
-        args: list[Any] | None = None,
-        query_type: str = "generic",
-        table: Any = None,
-    ) -> Any:
-        if query_type == "generic" and query.lstrip()[:6].upper() == "SELECT":
-            reader = await self._reader()
-            return await reader.execute_fetchall(query, args or [])
-        return await super()._run_in_new_connection(query, args, query_type, table)
-
-    async def _reader(self) -> aiosqlite.Connection:
-        loop = asyncio.get_running_loop()
-        reader = self._readers.get(loop)
-        if reader is None:
-            pending = aiosqlite.connect(**self.connection_kwargs)
-            # A read cache holds nothing to flush: its thread must not keep the process alive.
-            thread = getattr(pending, "_thread", None)
-            if thread is not None:
-                thread.daemon = True
-            reader = await pending
-            reader.row_factory = dict_factory  # type: ignore[assignment]
-            await reader.execute("PRAGMA foreign_keys = 1")
-            self._readers[loop] = reader
-        return reader
-
-    async def close_readers(self) -> None:
-        readers, self._readers = self._readers, {}
-        for reader in readers.values():
-            with contextlib.suppress(Exception):
-                await reader.close()
 
 
 def as_date(value: Any) -> dt.date | None:
@@ -118,27 +48,34 @@ def as_aware(value: Any) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def engine_for(database_url: str) -> Engine:
-    """The engine for a `sqlite:///path` or `postgresql://…` URL."""
-    scheme = urlsplit(database_url).scheme
-    if scheme == "sqlite":
-        path = (
-            unquote(database_url.removeprefix("sqlite://").removeprefix("/"))
-            or "var/portail.sqlite"
-        )
-        if database_url.startswith("sqlite:////"):
-            path = "/" + path.lstrip("/")
-        return PortailSQLiteEngine(path=path)
-    if scheme in {"postgres", "postgresql"}:
-        return PostgresEngine(config={"dsn": database_url})
-    raise ValueError(f"DATABASE_URL: unsupported database {scheme!r} (sqlite or postgresql)")
-
-
 def all_tables() -> list[type]:
-    from piccolo.conf.apps import Finder
-
+    """The tables of every Piccolo app (`use_apps()`), and Piccolo's own `migration` table."""
     tables: list[type] = list(Finder().get_table_classes())
     return [*tables, Migration]
+
+
+def piccolo_conf() -> PiccoloConfModule:
+    """Piccolo's configuration module, `PICCOLO_CONF` (`core.piccolo_conf` unless set): where
+    Piccolo's queries, migrations and command line look for `DB` and `APP_REGISTRY`."""
+    os.environ.setdefault("PICCOLO_CONF", "core.piccolo_conf")
+    module = Finder().get_piccolo_conf_module()
+    if module is None:  # Piccolo raises first; this is for the type checker
+        raise RuntimeError("PICCOLO_CONF names no module")
+    return module
+
+
+def use_apps(registry: AppRegistry) -> AppRegistry:
+    """Make `registry` the Piccolo apps of this process: whose migrations `migrate()` runs and
+    whose tables `all_tables()` lists. Returns the previous registry, to put it back.
+
+    By default, the apps are those the plugins register (`core.migrations.app_registry`), with
+    the built-in plugins and the installed entry points; a caller with other plugins (the tests'
+    `extra_plugins`) installs the registry of its own plugin manager.
+    """
+    conf = piccolo_conf()
+    previous = conf.APP_REGISTRY
+    conf.APP_REGISTRY = registry
+    return previous
 
 
 _current: Engine | None = None
@@ -147,11 +84,8 @@ _current: Engine | None = None
 def use_database(database_url: str) -> Engine:
     """Make `database_url` the database of this process, for queries and migrations alike."""
     global _current
-    os.environ.setdefault("PICCOLO_CONF", "core.piccolo_conf")
-    import core.piccolo_conf as piccolo_conf
-
     engine = engine_for(database_url)
-    piccolo_conf.DB = engine
+    piccolo_conf().DB = engine
     for table in all_tables():
         table._meta.db = engine
     _current = engine

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pluggy
@@ -75,6 +76,25 @@ def template_directories() -> Sequence[str]:
 
     Plugin templates are looked up after the core ones; keep them namespaced in a folder
     named after the plugin (``payfip/…``).
+    """
+
+
+@hookspec
+def register_piccolo_apps() -> Sequence[str]:
+    """Return the Piccolo apps holding the plugin's tables, as module paths
+    (``"plugins.tipi_legacy.piccolo_app"``: a module defining ``APP_CONFIG``).
+
+    Each app declares ``migration_dependencies=["core.piccolo_app"]`` and keeps its migrations in
+    its own folder; ``portail migrate`` runs them after the core ones. App names are unique.
+    """
+
+
+@hookspec
+def register_catalogues() -> Sequence[str | Path]:
+    """Return the plugin's French message catalogues: ``*.toml`` files or directories of them.
+
+    The host loads them into ``core.i18n`` when it builds the plugin manager (never at import);
+    a file's name is its namespace (``tipi_legacy.toml`` holds the ``tipi_legacy.…`` keys).
     """
 
 

@@ -1,8 +1,8 @@
 """The French message catalogue: every sentence a user reads that is not in a template.
 
 Files `core/locale/fr/<namespace>.toml` hold `key = "text"` pairs; `t("<namespace>.<key>")`
-returns the text, formatted with `str.format` parameters. Plugins add their own catalogue
-directories with `add_catalogue()`.
+returns the text, formatted with `str.format` parameters. Plugins bring their own catalogues
+through the `register_catalogues` hook, which `core.plugins` loads with `add_catalogue()`.
 """
 
 from __future__ import annotations
@@ -13,20 +13,25 @@ from pathlib import Path
 CORE_CATALOGUE = Path(__file__).parent / "locale" / "fr"
 
 _messages: dict[str, str] = {}
-_directories: list[Path] = [CORE_CATALOGUE]
+_catalogues: list[Path] = [CORE_CATALOGUE]
 
 
-def add_catalogue(directory: Path) -> None:
-    """Merge the `*.toml` files of `directory` into the catalogue (a plugin's own messages)."""
-    if directory not in _directories:
-        _directories.append(directory)
+def add_catalogue(path: Path) -> None:
+    """Merge a catalogue into the messages: a `*.toml` file, or a directory of them (a plugin's
+    own messages). Adding the same path again changes nothing."""
+    if path not in _catalogues:
+        _catalogues.append(path)
         _messages.clear()
+
+
+def _files(catalogue: Path) -> list[Path]:
+    return [catalogue] if catalogue.is_file() else sorted(catalogue.glob("*.toml"))
 
 
 def _load() -> dict[str, str]:
     if not _messages:
-        for directory in _directories:
-            for path in sorted(directory.glob("*.toml")):
+        for catalogue in _catalogues:
+            for path in _files(catalogue):
                 table = tomllib.loads(path.read_text(encoding="utf-8"))
                 for key, text in _flatten(table):
                     _messages[f"{path.stem}.{key}"] = text

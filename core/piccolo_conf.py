@@ -1,21 +1,16 @@
 """Piccolo's configuration module (PICCOLO_CONF=core.piccolo_conf).
 
-`DB` follows DATABASE_URL; the application replaces it through `core.db.use_database()`.
+`DB` follows DATABASE_URL; `APP_REGISTRY` holds the core's app and the apps the plugins register
+(built-in plugins and installed entry points, see `core.migrations`). The application replaces
+them through `core.db.use_database()` and `core.db.use_apps()`.
 """
 
 import os
 
-from piccolo.conf.apps import AppRegistry
-
-from core.db import engine_for
+from core.engines import engine_for
+from core.migrations import app_registry
+from core.plugins import get_plugin_manager
 
 DB = engine_for(os.environ.get("DATABASE_URL", "sqlite:///var/portail.sqlite"))
 
-APP_REGISTRY = AppRegistry(
-    apps=[
-        "core.piccolo_app",
-        "core.backoffice.piccolo_app",
-        "plugins.paper_optout.piccolo_app",
-        "plugins.tipi_legacy.piccolo_app",
-    ]
-)
+APP_REGISTRY = app_registry(get_plugin_manager())

@@ -11,11 +11,12 @@ import importlib
 import logging
 from collections.abc import Iterable
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from core import hookspecs
+from core import hookspecs, i18n
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ def get_plugin_manager(
     load_entry_points: bool = True,
     trace: bool = False,
 ) -> pluggy.PluginManager:
-    """Build a plugin manager with the built-ins, `extra_plugins` and installed entry points.
+    """Build a plugin manager with the built-ins, `extra_plugins` and installed entry points, and
+    load the message catalogues they register.
 
     :param extra_plugins: (name, plugin object) pairs, e.g. test plugins.
     :param trace: log every hook call (PORTAIL_TRACE_PLUGINS).
@@ -56,10 +58,18 @@ def get_plugin_manager(
     if load_entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     pm.check_pending()
+    load_catalogues(pm)
     if trace:
         pm.trace.root.setwriter(logger.info)
         pm.enable_tracing()
     return pm
+
+
+def load_catalogues(pm: pluggy.PluginManager) -> None:
+    """Add the message catalogues of every `register_catalogues` implementation to `core.i18n`."""
+    for catalogues in pm.hook.register_catalogues():
+        for catalogue in catalogues:
+            i18n.add_catalogue(Path(catalogue))
 
 
 def always_on(pm: pluggy.PluginManager) -> set[str]:

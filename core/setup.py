@@ -36,11 +36,13 @@ def provider_problems(communes: dict[str, CommuneContext]) -> list[str]:
     return [problem for commune in communes.values() for problem in check_providers(commune)]
 
 
-def load_checked_config(path: str) -> PortalConfig:
-    """The configuration, with what only the plugins can check (each régie's payment service)."""
+def load_checked_config(path: str, notices: list[str] | None = None) -> PortalConfig:
+    """The configuration, with what only the plugins can check (each régie's payment service).
+
+    :param notices: receives the deprecation notices; without it, they are logged."""
     pm = get_plugin_manager()
     plugin_types = collect_plugin_settings(pm)
-    config = load_config(path, plugin_types)
+    config = load_config(path, plugin_types, notices)
     problems = provider_problems(commune_contexts(config, pm, plugin_types))
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))

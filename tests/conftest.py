@@ -24,6 +24,16 @@ def pytest_report_header() -> str:
     return f"portail database engine: {TEST_ENGINE}"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `postgres` run only with PORTAIL_TEST_ENGINE=postgres; skipped on SQLite."""
+    if TEST_ENGINE == "postgres":
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL only (PORTAIL_TEST_ENGINE=postgres)")
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.add_marker(skip)
+
+
 def _postgres_server_url() -> str:
     url = os.environ.get("PORTAIL_TEST_DATABASE_URL", "")
     if not url:

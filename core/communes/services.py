@@ -25,7 +25,7 @@ async def sync_communes(config: PortalConfig) -> dict[str, int]:
             for regie in commune.regies:
                 values = {
                     Regie.name: regie.name,
-                    Regie.payfip_client_number: regie.payfip_client_number,
+                    Regie.client_number: regie.client_number,
                 }
                 existing = (
                     await Regie.select(Regie.id)
@@ -38,7 +38,7 @@ async def sync_communes(config: PortalConfig) -> dict[str, int]:
                             commune=row.id,
                             code=regie.code,
                             name=regie.name,
-                            payfip_client_number=regie.payfip_client_number,
+                            client_number=regie.client_number,
                         )
                     )
                 else:

@@ -10,9 +10,10 @@ class Commune(Table, tablename="commune"):
 
 
 class Regie(Table, tablename="regie"):
-    """A billing unit of a commune; each has its own PayFiP client number (numcli)."""
+    """A billing unit of a commune; each has its own client number (numcli) at the payment
+    service (PayFiP, TIPI)."""
 
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     code = Varchar(length=40)
     name = Varchar(length=200)
-    payfip_client_number = Varchar(length=6, default="")
+    client_number = Varchar(length=6, default="")

@@ -86,7 +86,7 @@ async def plan_payment(
     plan = PaymentPlan(
         regie_code=regie_code,
         regie_name=regie.name,
-        numcli=regie.payfip_client_number,
+        numcli=regie.client_number,
         provider=provider,
         invoices=found,
     )

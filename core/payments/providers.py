@@ -21,7 +21,7 @@ def provider_for_regie(commune: CommuneContext, regie_code: str) -> PaymentProvi
     invoices are then not offered for online payment.
     """
     regie = commune.config.regie(regie_code)
-    if regie is None or not regie.payfip_client_number:
+    if regie is None or not regie.client_number:
         return None
     available = providers(commune)
     if regie.payment_provider:
@@ -37,7 +37,7 @@ def check_providers(commune: CommuneContext) -> list[str]:
     problems = []
     available = providers(commune)
     for regie in commune.config.regies:
-        if not regie.payfip_client_number or not available:
+        if not regie.client_number or not available:
             continue
         key = f"communes[{commune.slug}].regies[{regie.code}].payment_provider"
         if regie.payment_provider and regie.payment_provider not in available:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from core.hookspecs import hookimpl
-from core.i18n import add_catalogue
 from core.web.identity import SignedIn
 from plugins.paper_optout.routes import PaperOptoutController
 from plugins.paper_optout.services import section_context
@@ -32,7 +31,15 @@ __all__ = ["PLUGIN_NAME", "PaperOptoutSettings", "notify_address"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-add_catalogue(Path(__file__).resolve().parent / "locale" / "fr")
+
+@hookimpl
+def register_catalogues() -> list[Path]:
+    return [Path(__file__).resolve().parent / "locale" / "fr"]
+
+
+@hookimpl
+def register_piccolo_apps() -> list[str]:
+    return ["plugins.paper_optout.piccolo_app"]
 
 
 @hookimpl

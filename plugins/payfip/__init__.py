@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.hookspecs import hookimpl
-from core.i18n import add_catalogue
 from plugins.payfip.provider import PLUGIN_NAME, PayfipProvider, PayfipSettings
 
 if TYPE_CHECKING:
     from core.communes.context import CommuneContext
 
-add_catalogue(Path(__file__).resolve().parent / "locale" / "fr")
+
+@hookimpl
+def register_catalogues() -> list[Path]:
+    return [Path(__file__).resolve().parent / "locale" / "fr"]
 
 
 @hookimpl

@@ -15,16 +15,19 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from core.hookspecs import InvoiceAction, hookimpl
-from core.i18n import add_catalogue, t
+from core.i18n import t
 from core.invoices.tables import TO_PAY
 from core.web.formatting import date
 
 if TYPE_CHECKING:
     from core.invoices.services import InvoiceView
 
-add_catalogue(Path(__file__).resolve().parent / "locale" / "fr")
-
 PLUGIN_NAME = "prelevement"
+
+
+@hookimpl
+def register_catalogues() -> list[Path]:
+    return [Path(__file__).resolve().parent / "locale" / "fr"]
 
 
 class PrelevementSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -14,13 +14,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.hookspecs import hookimpl
-from core.i18n import add_catalogue
 from plugins.tipi_legacy.provider import PLUGIN_NAME, TipiProvider, TipiSettings
 
 if TYPE_CHECKING:
     from core.communes.context import CommuneContext
 
-add_catalogue(Path(__file__).resolve().parent / "locale" / "fr")
+
+@hookimpl
+def register_catalogues() -> list[Path]:
+    return [Path(__file__).resolve().parent / "locale" / "fr"]
+
+
+@hookimpl
+def register_piccolo_apps() -> list[str]:
+    return ["plugins.tipi_legacy.piccolo_app"]
 
 
 @hookimpl

@@ -36,7 +36,7 @@ CONFIG: dict[str, Any] = {
                 "phone": "05 53 00 00 00",
                 "hours": "9h-12h",
             },
-            "regies": [{"code": "CANT", "name": "Cantine", "payfip_client_number": "004200"}],
+            "regies": [{"code": "CANT", "name": "Cantine", "client_number": "004200"}],
             "plugins": {"payfip": {"saisie": "T"}, "paper_optout": {}},
         },
         {

@@ -70,7 +70,7 @@ def invoices_config(*, commune_suspended: bool = False) -> PortalConfig:
     raw = copy.deepcopy(CONFIG)
     boe, aure = raw["communes"]
     boe["regies"] = [
-        {"code": "CANT", "name": "Restauration scolaire", "payfip_client_number": "004200"},
+        {"code": "CANT", "name": "Restauration scolaire", "client_number": "004200"},
         {"code": "GARD", "name": "Garderie", "payment_suspended": True},
     ]
     boe["plugins"]["prelevement"] = {}

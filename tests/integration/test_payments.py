@@ -52,8 +52,8 @@ def payment_config(sim: RunningSimulator, *, saisie: str = "T") -> Any:
     boe, aure = raw["communes"]
     boe["payment_basket"] = True
     boe["regies"] = [
-        {"code": "CANT", "name": "Cantine", "payfip_client_number": "004200"},
-        {"code": "GARD", "name": "Garderie", "payfip_client_number": "004201"},
+        {"code": "CANT", "name": "Cantine", "client_number": "004200"},
+        {"code": "GARD", "name": "Garderie", "client_number": "004201"},
         {"code": "CRECHE", "name": "Crèche"},  # no numcli: not paid online
     ]
     boe["plugins"] = {
@@ -65,7 +65,7 @@ def payment_config(sim: RunningSimulator, *, saisie: str = "T") -> Any:
         },
         "prelevement": {},
     }
-    aure["regies"] = [{"code": "PERI", "name": "Périscolaire", "payfip_client_number": "005500"}]
+    aure["regies"] = [{"code": "PERI", "name": "Périscolaire", "client_number": "005500"}]
     aure["plugins"] = {"tipi_legacy": {"saisie": "T", "payment_url": sim.tipi_url}}
     return parse_config(raw)
 

@@ -1,7 +1,8 @@
 """The plugin contract: each hook of `core.hookspecs`, per-commune scoping, registration rules.
 
-The fake plugin `tests.plugins.extra_menu` is registered like a third-party plugin would be and
-enabled per commune through the configuration. Tests named `test_hook_<name>` are required by
+The fake plugins `tests.plugins.extra_menu` and `tests.plugins.extra_tables` (which owns a table)
+are registered like a third-party plugin would be and enabled per commune through the
+configuration. Tests named `test_hook_<name>` are required by
 `tests/unit/test_docs.py`, one per hookspec.
 """
 
@@ -9,18 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pluggy
 import pytest
 
+from core import db, i18n
 from core.app import create_app
 from core.config import ConfigError, PortalConfig, parse_config
 from core.db import Engine
 from core.hookspecs import MenuItem, hookimpl
 from core.mail.sink import MailSink
+from core.migrations import CORE_APP, app_registry, piccolo_apps
 from core.plugins import (
     ALWAYS_ON_PLUGINS,
     BUILTIN_PLUGINS,
@@ -30,9 +38,12 @@ from core.plugins import (
 )
 from core.settings import Settings
 from tests.integration.conftest import CONFIG, Portal, add_payer, serve
-from tests.plugins import extra_menu
+from tests.plugins import extra_menu, extra_tables
+from tests.plugins.extra_tables.tables import Child
 
 EXTRA = [(extra_menu.PLUGIN_NAME, extra_menu)]
+EXTRA_TABLES = [(extra_tables.PLUGIN_NAME, extra_tables)]
+ROOT = Path(__file__).resolve().parents[2]
 KNOWN_WITH_EXTRA = {
     **collect_plugin_settings(get_plugin_manager(load_entry_points=False)),
     extra_menu.PLUGIN_NAME: extra_menu.ExtraMenuSettings,
@@ -50,9 +61,12 @@ def config_with(**tables: dict[str, Any]) -> PortalConfig:
 
 @contextlib.asynccontextmanager
 async def open_portal(
-    settings: Settings, sink: MailSink, config: PortalConfig
+    settings: Settings,
+    sink: MailSink,
+    config: PortalConfig,
+    extra_plugins: list[tuple[str, object]] = EXTRA,
 ) -> AsyncIterator[Portal]:
-    app = create_app(settings, config=config, extra_plugins=EXTRA)
+    app = create_app(settings, config=config, extra_plugins=extra_plugins)
     sink.clear()
     async with serve(app) as client:
         yield Portal(client=client, sink=sink, settings=settings)
@@ -112,6 +126,82 @@ def test_hook_template_directories(settings: Settings) -> None:
     # Core templates still come first, and plugin templates can extend them.
     assert env.get_template("base.html").filename.endswith("templates/base.html")
     assert env.get_template("extra_menu/children.html").render  # it compiles
+
+
+async def test_hook_register_piccolo_apps(
+    clean_db: Engine, settings: Settings, mail_sink: MailSink
+) -> None:
+    """A plugin's table is migrated and usable with nothing outside its folder naming it."""
+    pm = get_plugin_manager(EXTRA_TABLES, load_entry_points=False)
+    apps = piccolo_apps(pm)
+    assert apps[0] == CORE_APP  # the core's migrations run first
+    assert {extra_tables.PICCOLO_APP, "plugins.tipi_legacy.piccolo_app"} <= set(apps)
+    assert extra_tables.PICCOLO_APP not in piccolo_apps(get_plugin_manager(load_entry_points=False))
+
+    raw = copy.deepcopy(CONFIG)
+    raw["communes"][0]["plugins"][extra_tables.PLUGIN_NAME] = {}  # boe only
+    config = parse_config(raw, collect_plugin_settings(pm))
+    previous = db.use_apps(app_registry(pm))
+    try:
+        await db.migrate()
+        assert Child in db.all_tables()
+        await Child.insert(Child(name="Léa"), Child(name="Hugo")).run()
+        async with open_portal(settings, mail_sink, config, EXTRA_TABLES) as portal:
+            page = await portal.client.get("/boe/inscrits")
+            elsewhere = await portal.client.get("/aure/inscrits")
+        await db.migrate()  # nothing left to do
+    finally:
+        await Child.delete(force=True).run()
+        db.use_apps(previous)
+    assert page.status_code == 200
+    assert "<title>Enfants inscrits</title>" in page.text  # its catalogue, in its template
+    assert "Les enfants inscrits à Ville de Boé" in page.text
+    assert "<li>Hugo</li>\n  <li>Léa</li>" in page.text  # rows of its own table
+    assert elsewhere.status_code == 404
+    assert Child not in db.all_tables()  # the process's apps are back to the built-in ones
+
+
+def test_piccolo_command_line_sees_the_plugins_apps(tmp_path: Path) -> None:
+    """`piccolo migrations forwards all` (PICCOLO_CONF=core.piccolo_conf) migrates the built-in
+    plugins' tables too: `APP_REGISTRY` comes from `register_piccolo_apps`."""
+    database = tmp_path / "piccolo.sqlite"
+    env = {
+        **os.environ,
+        "PICCOLO_CONF": "core.piccolo_conf",
+        "DATABASE_URL": f"sqlite:///{database}",
+    }
+    piccolo = Path(sys.executable).with_name("piccolo")
+    subprocess.run(  # noqa: S603 - our own virtualenv's command, fixed arguments
+        [str(piccolo), "migrations", "forwards", "all"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        rows = connection.execute("SELECT DISTINCT app_name FROM migration").fetchall()
+    assert {name for (name,) in rows} == {"core", "backoffice", "paper_optout", "tipi_legacy"}
+
+
+def test_hook_register_catalogues(tmp_path: Path) -> None:
+    catalogue = tmp_path / "extra_catalogue.toml"
+    catalogue.write_text('greeting = "Bonjour {name}"\n', encoding="utf-8")
+
+    class Catalogue:
+        @hookimpl
+        def register_catalogues(self) -> list[str]:
+            return [str(catalogue)]
+
+    plugin = Catalogue()
+    assert not i18n.has("extra_catalogue.greeting")  # a plugin object alone adds nothing
+    get_plugin_manager([("catalogue", plugin)], load_entry_points=False)
+    assert i18n.t("extra_catalogue.greeting", name="Claire") == "Bonjour Claire"
+
+    # The fake plugin's file and the built-ins' directories, loaded the same way.
+    get_plugin_manager(EXTRA_TABLES, load_entry_points=False)
+    assert i18n.t("extra_tables.heading", commune="Boé") == "Les enfants inscrits à Boé"
+    assert i18n.has("prelevement.notice") and i18n.has("payfip.fault.A1")
+    assert i18n.has("flash.paper_optout_on") and i18n.has("flash.password_changed")
 
 
 async def test_hook_menu_items(extra_portal: Portal) -> None:

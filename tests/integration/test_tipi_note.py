@@ -38,7 +38,7 @@ def app(clean_db: Engine, settings: Settings) -> Litestar:
     """Aure pays its "PERI" régie through TIPI; Boé (PayFiP) does not run the plugin."""
     raw = copy.deepcopy(CONFIG)
     raw["communes"][1]["regies"] = [
-        {"code": "PERI", "name": "Périscolaire", "payfip_client_number": "004201"}
+        {"code": "PERI", "name": "Périscolaire", "client_number": "004201"}
     ]
     return create_app(settings, config=parse_config(raw))
 

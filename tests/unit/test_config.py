@@ -24,7 +24,7 @@ BASE: dict[str, Any] = {
             "name": "Ville de Boé",
             "link_code": "M470310001",
             "contact": {"email": "facturation@boe.test"},
-            "regies": [{"code": "CANT", "name": "Cantine", "payfip_client_number": "004200"}],
+            "regies": [{"code": "CANT", "name": "Cantine", "client_number": "004200"}],
             "plugins": {"payfip": {"saisie": "T"}},
         },
         {
@@ -208,9 +208,78 @@ def test_an_empty_regie_code_is_refused() -> None:
 
 
 @pytest.mark.parametrize("number", ["42", "0042000", "00420A", "00 420"])
-def test_a_payfip_client_number_must_be_6_digits(number: str) -> None:
-    message = refused(lambda raw: boe(raw)["regies"][0].update(payfip_client_number=number))
-    assert "communes[0].regies[0].payfip_client_number: must be 6 digits" in message
+def test_a_client_number_must_be_6_digits(number: str) -> None:
+    message = refused(lambda raw: boe(raw)["regies"][0].update(client_number=number))
+    assert "communes[0].regies[0].client_number: must be 6 digits" in message
+
+
+def test_a_regie_has_a_client_number() -> None:
+    assert parse().communes[0].regies[0].client_number == "004200"
+    assert parse().communes[1].regies == []
+
+
+def old_client_number_key(value: str, *, also_new: str | None = None) -> dict[str, Any]:
+    """BASE with boe's régie under the deprecated key (and the new one, if given)."""
+    raw = copy.deepcopy(BASE)
+    regie = boe(raw)["regies"][0]
+    del regie["client_number"]
+    regie["payfip_client_number"] = value
+    if also_new is not None:
+        regie["client_number"] = also_new
+    return raw
+
+
+DEPRECATED = "communes[0].regies[0].payfip_client_number is deprecated: rename it client_number"
+
+
+def test_the_old_client_number_key_is_read_with_a_deprecation_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    raw = old_client_number_key("004200")
+    with caplog.at_level("WARNING", logger="core.config"):
+        config = parse_config(raw, KNOWN, source="portail.toml")
+    assert config.communes[0].regies[0].client_number == "004200"
+    assert caplog.messages == [f"portail.toml: {DEPRECATED}"]
+    assert "payfip_client_number" in raw["communes"][0]["regies"][0]  # the input is untouched
+    # A caller that shows the notices itself gets them instead.
+    notices: list[str] = []
+    caplog.clear()
+    parse_config(raw, KNOWN, source="portail.toml", notices=notices)
+    assert notices == [f"portail.toml: {DEPRECATED}"]
+    assert caplog.messages == []
+
+
+def test_the_old_client_number_key_is_checked_as_the_new_one() -> None:
+    with pytest.raises(ConfigError, match=r"regies\[0\]\.client_number: must be 6 digits"):
+        parse_config(old_client_number_key("42"), KNOWN)
+
+
+def test_both_client_number_keys_must_agree(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ConfigError) as refusal:
+        parse_config(old_client_number_key("004200", also_new="004201"), KNOWN, source="p.toml")
+    assert str(refusal.value) == (
+        "p.toml: communes[0].regies[0].payfip_client_number: '004200' differs from "
+        "client_number '004201'; payfip_client_number is the deprecated name of client_number: "
+        "keep client_number only"
+    )
+    # The same value under both names is only deprecated.
+    with caplog.at_level("WARNING", logger="core.config"):
+        config = parse_config(old_client_number_key("004200", also_new="004200"), KNOWN)
+    assert config.communes[0].regies[0].client_number == "004200"
+    assert caplog.messages == [f"config: {DEPRECATED}"]
+
+
+def test_check_config_shows_the_deprecated_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "portail.toml"
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    path.write_text(text.replace("client_number =", "payfip_client_number ="), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{path}: OK")
+    assert err.splitlines()[0] == f"portail: warning: {path}: {DEPRECATED}"
+    assert len(err.splitlines()) == text.count("client_number =")  # one per régie
 
 
 def test_several_problems_are_reported_together() -> None:
@@ -313,12 +382,12 @@ def test_check_config_asks_which_service_pays_a_regie(
     assert "communes[boe].regies[CANT].payment_provider: several payment plugins" in err
     path.write_text(
         text.replace(
-            'payfip_client_number = "004200"',
-            'payfip_client_number = "004200"\npayment_provider = "payfip"',
+            'client_number = "004200"',
+            'client_number = "004200"\npayment_provider = "payfip"',
             1,
         ).replace(
-            'payfip_client_number = "004201"',
-            'payfip_client_number = "004201"\npayment_provider = "tipi_legacy"',
+            'client_number = "004201"',
+            'client_number = "004201"\npayment_provider = "tipi_legacy"',
             1,
         ),
         encoding="utf-8",
