@@ -95,9 +95,9 @@ class PdfArchiveError(Exception):
     """
 
     def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key, params)
         self.key = f"import.zip.{key}"
         self.params = params
+        super().__init__(self.key, params)
 
     @property
     def message(self) -> str:
