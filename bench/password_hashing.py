@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/password_hashing.py
 
-1. Times `core.accounts.passwords.hash_password` one call at a time (median of 20).
+1. Times `core.security.passwords.hash_password` one call at a time (median of 20).
 2. Runs a ticker coroutine (`asyncio.sleep(0.001)` in a loop, recording how late each wake-up
    is) while 10 `hash_password` calls run concurrently, `REPEATS` times, and prints the worst
    loop lag, the 95th percentile and the median of the wake-up delays, and the batch's time.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 
-from core.accounts import passwords
+from core.security import passwords
 
 SAMPLES = 20
 CONCURRENT = 10

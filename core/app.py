@@ -33,6 +33,9 @@ from core.accounts.profile import ProfileController
 from core.accounts.sessions import purge_expired_sessions
 from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
+from core.backoffice.web.access import NotPermitted
+from core.backoffice.web.auth import BackofficeAuthController
+from core.backoffice.web.dashboard import DashboardController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
 from core.communes.services import sync_communes
@@ -129,6 +132,8 @@ def create_app(
             InvoiceController,
             PaymentController,
             PaymentServiceController,
+            BackofficeAuthController,
+            DashboardController,
             AnnouncementController,
             ContactController,
             AlertAddressController,
@@ -218,19 +223,18 @@ async def _housekeeping() -> None:
 
 
 def _login_required(request: Request, exc: LoginRequired) -> Response[Any]:
-    target = exc.root + "connexion"
+    target = exc.target
     if is_htmx(request):
         return ClientRedirect(redirect_to=target)
     return Redirect(path=target, status_code=303)
 
 
 def _forbidden(request: Request, exc: HTTPException) -> Response[Any]:
-    # Litestar's CSRF middleware raises this for a missing or wrong token.
+    # Litestar's CSRF middleware raises this for a missing or wrong token; the back office's
+    # guard raises `NotPermitted` for a role without the route's permission.
+    message = exc.detail if isinstance(exc, NotPermitted) else i18n.t("accounts.csrf_failed")
     return render(
-        request,
-        "errors/error.html",
-        {"message": i18n.t("accounts.csrf_failed"), "commune": None},
-        status_code=403,
+        request, "errors/error.html", {"message": message, "commune": None}, status_code=403
     )
 
 

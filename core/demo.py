@@ -17,7 +17,6 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 
 from core import db
-from core.accounts.passwords import hash_password
 from core.accounts.services import link_payers
 from core.accounts.tables import Account
 from core.announcements.services import add_news, list_news, set_message
@@ -32,6 +31,7 @@ from core.hookspecs import hookimpl
 from core.invoices.importer import import_invoices
 from core.mail.sink import MailSink
 from core.plugins import get_plugin_manager
+from core.security.passwords import hash_password
 from core.settings import Settings
 from core.setup import load_checked_config, migrate
 from core.web.render import render

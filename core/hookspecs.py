@@ -42,6 +42,24 @@ class MenuItem:
     order: int = 50
 
 
+@dataclass(frozen=True)
+class BackofficeSection:
+    """An entry of the agents' back-office menu.
+
+    :param label: French label shown to the agent.
+    :param path: Path relative to the commune's back office, e.g. ``"dematerialisation"``
+        for ``/<commune>/gestion/dematerialisation``.
+    :param permission: The permission an agent needs to see the entry (``core.backoffice.roles``);
+        the section's routes check it again on the server.
+    :param order: Position; lower comes first (core sections use 10 to 100).
+    """
+
+    label: str
+    path: str
+    permission: str
+    order: int = 150
+
+
 # ---------------------------------------------------------------------------
 # Start-up: what plugins bring to the application
 # ---------------------------------------------------------------------------
@@ -106,6 +124,19 @@ def register_catalogues() -> Sequence[str | Path]:
 @hookspec
 def menu_items(commune: CommuneContext) -> Sequence[MenuItem]:
     """Return entries for the logged-in menu of ``commune``.
+
+    :param commune: The commune being served.
+    """
+
+
+@hookspec
+def backoffice_sections(commune: CommuneContext) -> Sequence[BackofficeSection]:
+    """Return entries for the back-office menu of ``commune`` (the agents' side).
+
+    A section's pages are routes the plugin registers with ``register_routes``, as controllers
+    deriving from ``core.backoffice.web.access.BackofficeController`` under
+    ``/{slug:str}/gestion/``: that base checks the agent's session and, for every route, the
+    permission named in its ``opt={"permission": ...}``.
 
     :param commune: The commune being served.
     """

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 ALWAYS_ON_PLUGINS: tuple[tuple[str, str], ...] = (
     ("core-menu", "core.menu"),
     ("core-invoices", "core.invoices.default_actions"),
+    ("core-backoffice", "core.backoffice.sections"),
 )
 
 # Optional built-in plugins, enabled per commune by `[communes.plugins.<name>]`.

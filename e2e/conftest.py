@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,9 @@ class Server:
     base_url: str
     log_path: Path
     process: subprocess.Popen[bytes]
+    # How the server was started, so a test can run `portail …` commands on its database.
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -323,7 +326,7 @@ def server_process(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Server(base_url=base_url, log_path=log_path, process=process)
+    server = Server(base_url=base_url, log_path=log_path, process=process, env=env, cwd=tmp)
     try:
         _wait_until_up(server)
         yield server
@@ -377,6 +380,14 @@ def browser() -> Iterator[Any]:
 
 
 # --- Per-test fixtures ---------------------------------------------------------------------
+
+
+# The back office is used on laptops and tablets: its tests run at these sizes (parametrize
+# `viewport` with `indirect=True`, see e2e/backoffice.py).
+BACKOFFICE_VIEWPORTS = [
+    VIEWPORTS[0],
+    Viewport("tablet", {"viewport": {"width": 820, "height": 1180}, "has_touch": True}),
+]
 
 
 @pytest.fixture(params=VIEWPORTS, ids=[v.name for v in VIEWPORTS])

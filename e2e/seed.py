@@ -133,10 +133,10 @@ async def seed_invoices(slug: str, data: str, password: str) -> tuple[int, int]:
 
     Returns (invoices created, accounts created).
     """
-    from core.accounts.passwords import hash_password
     from core.demo import add_active_account
     from core.invoices.importer import import_invoices
     from core.plugins import get_plugin_manager
+    from core.security.passwords import hash_password
     from core.web.templates import build_jinja_env
 
     created = 0

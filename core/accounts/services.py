@@ -9,12 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.accounts.passwords import (
-    burn_password_check,
-    hash_password,
-    password_problems,
-    verify_password,
-)
 from core.accounts.sessions import bump_auth_version
 from core.accounts.tables import Account, AccountPayer, AccountToken, PayerEmail
 from core.clock import now
@@ -24,6 +18,12 @@ from core.i18n import t
 from core.mail.addresses import normalise_email
 from core.mail.mailer import Mailer
 from core.security import throttle
+from core.security.passwords import (
+    burn_password_check,
+    hash_password,
+    password_problems,
+    verify_password,
+)
 from core.security.tokens import digest, new_secret, row_by_secret
 from core.web.forms import Problems, RateLimited, field_problem
 

@@ -13,12 +13,6 @@ import datetime as dt
 import enum
 from typing import Any
 
-from core.accounts.passwords import (
-    burn_password_check,
-    hash_password,
-    password_problems,
-    verify_password,
-)
 from core.backoffice import journal
 from core.backoffice.identity import (
     INFO_COLUMNS,
@@ -46,6 +40,12 @@ from core.i18n import t
 from core.mail.addresses import normalise_email
 from core.mail.mailer import Mailer
 from core.security import throttle
+from core.security.passwords import (
+    burn_password_check,
+    hash_password,
+    password_problems,
+    verify_password,
+)
 from core.security.tokens import digest, new_secret
 from core.web.forms import Problems
 

@@ -17,8 +17,9 @@ class SignedIn:
 
 class LoginRequired(Exception):
     """Raised by pages that need someone signed in; answered with a redirect to the login page
-    under `root` (`<root>connexion`)."""
+    under `root` (`<root>connexion`), or to another step of signing in (`step`)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, step: str = "connexion") -> None:
         super().__init__(root)
         self.root = root
+        self.target = root + step

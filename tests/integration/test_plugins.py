@@ -358,3 +358,20 @@ def test_tracing_logs_hook_calls(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("INFO", logger="core.plugins"):
         pm.hook.template_directories()
     assert "template_directories" in caplog.text
+
+
+async def test_hook_backoffice_sections(extra_portal: Portal) -> None:
+    from tests.integration.backoffice.web import signed_in_agent
+
+    await signed_in_agent(extra_portal, "boe", "gestion@boe.test", "gestionnaire")
+    dashboard = (await extra_portal.client.get("/boe/gestion/")).text
+    assert '<a href="/boe/gestion/enfants/">Enfants inscrits</a>' in dashboard
+    assert dashboard.index("Tableau de bord") < dashboard.index("Enfants inscrits")
+    section = await extra_portal.client.get("/boe/gestion/enfants/")
+    assert section.status_code == 200 and "<h1>Enfants inscrits</h1>" in section.text, section.text
+    assert 'aria-current="page">Enfants inscrits' in section.text, section.text[:3000]
+    # Aure does not enable the plugin: no entry, and its section is not found.
+    await signed_in_agent(extra_portal, "aure", "gestion@aure.test", "gestionnaire")
+    aure = (await extra_portal.client.get("/aure/gestion/")).text
+    assert "Enfants inscrits" not in aure
+    assert (await extra_portal.client.get("/aure/gestion/enfants/")).status_code == 404

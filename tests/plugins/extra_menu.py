@@ -14,8 +14,12 @@ from litestar import Request, get
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
+from core.backoffice.sessions import SignedInAgent
+from core.backoffice.web.access import BackofficeController, permission
+from core.backoffice.web.pages import backoffice_page
 from core.communes.context import CommuneContext
-from core.hookspecs import MenuItem, hookimpl
+from core.hookspecs import BackofficeSection, MenuItem, hookimpl
+from core.web.dependencies import commune_with
 from core.web.pages import page
 
 PLUGIN_NAME = "extra_menu"
@@ -39,9 +43,30 @@ async def children_page(request: Request, commune: CommuneContext) -> Template:
     return page(request, commune, "extra_menu/children.html")
 
 
+class ChildrenBackofficeController(BackofficeController):
+    """A back-office section: the base controller's guard checks the agent and the permission."""
+
+    path = "/{slug:str}/gestion/enfants"
+    dependencies = {  # noqa: RUF012 - Litestar reads a dict here
+        **BackofficeController.dependencies,
+        "commune": commune_with(PLUGIN_NAME),
+    }
+
+    @get("/", name="extra_menu_backoffice", opt=permission("families.read"))
+    async def children_section(
+        self, request: Request, commune: CommuneContext, agent: SignedInAgent
+    ) -> Template:
+        return backoffice_page(request, commune, agent, "extra_menu/backoffice.html")
+
+
 @hookimpl
 def register_routes() -> list[object]:
-    return [children_page]
+    return [children_page, ChildrenBackofficeController]
+
+
+@hookimpl
+def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
+    return [BackofficeSection("Enfants inscrits", "enfants/", "families.read", order=60)]
 
 
 @hookimpl

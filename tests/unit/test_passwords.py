@@ -7,8 +7,8 @@ import unicodedata
 import pytest
 from argon2 import PasswordHasher, Type
 
-from core.accounts import passwords
-from core.accounts.passwords import (
+from core.security import passwords
+from core.security.passwords import (
     MAX_LENGTH,
     burn_password_check,
     common_passwords,

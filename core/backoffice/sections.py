@@ -1,0 +1,14 @@
+"""The core sections of the back-office menu, written as a plugin so others can add theirs."""
+
+from __future__ import annotations
+
+from core.communes.context import CommuneContext
+from core.hookspecs import BackofficeSection, hookimpl
+from core.i18n import t
+
+
+@hookimpl(trylast=True)
+def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
+    return [
+        BackofficeSection(t("backoffice.menu.dashboard"), "", "dashboard.read", order=10),
+    ]

@@ -1,0 +1,1 @@
+"""The agents' back office as pages: its access checks, layout and controllers."""
