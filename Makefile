@@ -56,8 +56,8 @@ integration: $(STAMP) ## Integration tests (PostgreSQL too when PORTAIL_TEST_DAT
 e2e: $(STAMP) ## End-to-end tests in headless Chromium (/usr/bin/chromium)
 	$(PY) -m pytest e2e
 
-lint: $(STAMP) ## Ruff lint and format check
-	$(RUFF) check . && $(RUFF) format --check .
+lint: $(STAMP) ## Ruff lint and format check, mypy on core/ and plugins/
+	$(RUFF) check . && $(RUFF) format --check . && $(VENV)/bin/mypy
 
 fix: $(STAMP) ## Apply ruff autofixes and formatting
 	$(RUFF) check --fix . && $(RUFF) format .

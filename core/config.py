@@ -222,7 +222,9 @@ def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Itera
                     f"{key}.regies[{j}].payment_provider: {regie.payment_provider!r} is not a "
                     "plugin enabled for this commune"
                 )
-        for name, table in commune.plugins.items() if known_plugins is not None else ():
+        for name, table in commune.plugins.items():
+            if known_plugins is None:
+                break
             pkey = f"{key}.plugins.{name}"
             if not isinstance(table.get("enabled", True), bool):
                 yield f"{pkey}.enabled: must be true or false"

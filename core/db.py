@@ -22,6 +22,7 @@ from piccolo.conf.apps import AppRegistry, Finder, PiccoloConfModule
 from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.table import Table
 
 from core.engines import PortailSQLiteEngine, engine_for
 
@@ -48,9 +49,9 @@ def as_aware(value: Any) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def all_tables() -> list[type]:
+def all_tables() -> list[type[Table]]:
     """The tables of every Piccolo app (`use_apps()`), and Piccolo's own `migration` table."""
-    tables: list[type] = list(Finder().get_table_classes())
+    tables: list[type[Table]] = list(Finder().get_table_classes())
     return [*tables, Migration]
 
 
@@ -139,6 +140,8 @@ def ddl_migration(
 
     async def run_statements() -> None:
         engine = engine_finder()  # what Piccolo's own migration commands use too
+        if engine is None:
+            raise RuntimeError("no Piccolo engine configured")
         for statement in statements:
             await engine.run_ddl(statement)
 

@@ -44,7 +44,7 @@ class PortailSQLiteEngine(SQLiteEngine):
 
     async def get_connection(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(**self.connection_kwargs)
-        connection.row_factory = dict_factory  # type: ignore[assignment]
+        connection.row_factory = dict_factory  # type: ignore[assignment]  # sqlite3 stubs want Row
         await connection.execute("PRAGMA foreign_keys = 1")
         await connection.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
         return connection
@@ -76,7 +76,7 @@ class PortailSQLiteEngine(SQLiteEngine):
             if thread is not None:
                 thread.daemon = True
             reader = await pending
-            reader.row_factory = dict_factory  # type: ignore[assignment]
+            reader.row_factory = dict_factory  # type: ignore[assignment]  # sqlite3 stubs want Row
             await reader.execute("PRAGMA foreign_keys = 1")
             self._readers[loop] = reader
         return reader

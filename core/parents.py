@@ -24,7 +24,7 @@ async def lock_account(account_id: int) -> str | None:
 
 async def account_payers(account_id: int) -> list[dict[str, Any]]:
     """The payers the account sees: `name` and `ref` (the billing software's reference)."""
-    return await AccountPayer.select(  # type: ignore[no-any-return]
+    return await AccountPayer.select(
         AccountPayer.payer.name.as_alias("name"),
         AccountPayer.payer.external_ref.as_alias("ref"),
     ).where(AccountPayer.account == account_id)

@@ -14,7 +14,7 @@ async def current_account(request: Request, commune: CommuneContext) -> SignedIn
     """The parent behind the session cookie, looked up once per request."""
     if "account" not in request.state:
         request.state.account = await signed_in(request.cookies.get(COOKIE_NAME), commune.id)
-    return request.state.account  # type: ignore[no-any-return]
+    return request.state.account
 
 
 async def require_account(request: Request, commune: CommuneContext) -> SignedIn:

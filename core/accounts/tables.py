@@ -5,6 +5,7 @@ from piccolo.columns import (
     ForeignKey,
     Integer,
     OnDelete,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -17,6 +18,8 @@ from core.communes.tables import Commune
 class Payer(Table, tablename="payer"):
     """A débiteur known to the commune's billing software."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     external_ref = Varchar(length=64, help_text="Reference in the billing software")
     name = Varchar(length=200)
@@ -25,6 +28,8 @@ class Payer(Table, tablename="payer"):
 class PayerEmail(Table, tablename="payer_email"):
     """An e-mail address the billing service knows for a payer: the key to activation."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     payer = ForeignKey(Payer, on_delete=OnDelete.cascade, null=False)
     email = Varchar(length=254, index=True, help_text="Normalised: trimmed, lower-case")
@@ -32,6 +37,8 @@ class PayerEmail(Table, tablename="payer_email"):
 
 class Account(Table, tablename="account"):
     """A parent's login; e-mail addresses are unique per commune."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     email = Varchar(length=254)
@@ -46,12 +53,16 @@ class Account(Table, tablename="account"):
 class AccountPayer(Table, tablename="account_payer"):
     """Which payers' invoices an account sees."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False)
     payer = ForeignKey(Payer, on_delete=OnDelete.cascade, null=False)
 
 
 class AccountToken(Table, tablename="account_token"):
     """A single-use link token (activation, reset, e-mail change); only its hash is stored."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False)
     purpose = Varchar(length=16)
@@ -64,6 +75,8 @@ class AccountToken(Table, tablename="account_token"):
 
 class WebSession(Table, tablename="web_session"):
     """A logged-in browser; the cookie holds a random id, the table its hash."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     id_hash = Varchar(length=64, unique=True)
     account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False)

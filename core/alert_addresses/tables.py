@@ -1,6 +1,6 @@
 """Extra addresses that receive the new-invoice alerts of an account."""
 
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from core.accounts.tables import Account
@@ -12,6 +12,8 @@ class AlertAddress(Table, tablename="alert_address"):
     The confirmation link's token is kept hashed on the row itself: removing the address kills
     the link, and confirming clears it (single use).
     """
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False)
     email = Varchar(length=254, help_text="Normalised: trimmed, lower-case")

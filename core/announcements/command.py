@@ -28,7 +28,7 @@ from core.setup import load_checked_config
 from core.web.formatting import TIMEZONE, date
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(commands: argparse._SubParsersAction) -> None:
     """The `news` and `message` commands, added to the `portail` parser."""
     news = commands.add_parser("news", help="publish the commune's news (Actualités)")
     news_commands = news.add_subparsers(dest="action", required=True)

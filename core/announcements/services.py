@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from core.announcements.tables import IMPORTANT, NEWS, Announcement, MessageDismissal
 from core.clock import now
@@ -137,7 +138,7 @@ async def list_news(commune_id: int, limit: int | None = NEWS_ON_HOME) -> list[S
     return [_shown(row) for row in await query]
 
 
-def _news(commune_id: int):  # type: ignore[no-untyped-def]
+def _news(commune_id: int):
     return (Announcement.commune == commune_id) & (Announcement.kind == NEWS)
 
 
@@ -234,7 +235,7 @@ async def _important(commune_id: int) -> dict | None:
     )
 
 
-async def home_context(commune_id: int, account_id: int) -> dict[str, object]:
+async def home_context(commune_id: int, account_id: int) -> dict[str, Any]:
     """What the logged-in home page shows: the important message (if not closed) and news."""
     return {
         "important_message": await message_for(commune_id, account_id),

@@ -5,7 +5,7 @@ bumps `version`, so parents who closed the previous text see the new one. Cleari
 the row (and the dismissals with it).
 """
 
-from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from core.accounts.tables import Account
@@ -17,6 +17,7 @@ KINDS = (NEWS, IMPORTANT)
 
 
 class Announcement(Table, tablename="announcement"):
+    id: Serial  # added by Piccolo; declared for the type checker
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     kind = Varchar(length=16, default=NEWS, help_text="news or important")
     title = Varchar(length=200, default="")
@@ -28,6 +29,8 @@ class Announcement(Table, tablename="announcement"):
 
 class MessageDismissal(Table, tablename="message_dismissal"):
     """A parent closed an important message, in the version they saw."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     account = ForeignKey(Account, on_delete=OnDelete.cascade, null=False)
     announcement = ForeignKey(Announcement, on_delete=OnDelete.cascade, null=False)

@@ -29,7 +29,7 @@ from core.web.forms import Problems
 from core.web.templates import build_jinja_env
 
 
-def add_agent_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_agent_commands(commands: argparse._SubParsersAction) -> None:
     """The `agent` command, added to the `portail` parser; `args.run(settings, args)` runs it."""
     agent = commands.add_parser("agent", help="the agents of the back office")
     actions = agent.add_subparsers(dest="action", required=True)

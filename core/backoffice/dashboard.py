@@ -74,7 +74,9 @@ async def dashboard(commune_id: int, today: dt.date | None = None) -> Dashboard:
         due_by_regie=await _due_by_regie(commune_id),
         paid_today=await _payments_since(commune_id, _day_start(today)),
         paid_this_month=await _payments_since(commune_id, _day_start(month_start)),
-        attempts_in_progress=await _attempts(commune_id, PaymentAttempt.state.is_in(OPEN_STATES)),
+        attempts_in_progress=await _attempts(
+            commune_id, PaymentAttempt.state.is_in(list(OPEN_STATES))
+        ),
         attempts_in_review=await _attempts(commune_id, PaymentAttempt.state == REVIEW),
         accounts_pending=await Account.count().where(
             (Account.commune == commune_id) & (Account.state == "pending")

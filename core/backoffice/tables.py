@@ -12,6 +12,7 @@ from piccolo.columns import (
     ForeignKey,
     Integer,
     OnDelete,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -34,6 +35,8 @@ IMPORT_SOURCES = ("web", "api")
 
 class Agent(Table, tablename="agent"):
     """A commune's agent, or a superviseur (no commune) who works in every commune."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     commune = ForeignKey(
         Commune,
@@ -65,6 +68,8 @@ class Agent(Table, tablename="agent"):
 class AgentToken(Table, tablename="agent_token"):
     """A single-use link token (setting a password); only its SHA-256 is stored."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     agent = ForeignKey(Agent, on_delete=OnDelete.cascade, null=False)
     purpose = Varchar(length=16, help_text="set_password")
     token_hash = Varchar(length=64, unique=True, help_text="SHA-256 of the link's secret")
@@ -75,6 +80,8 @@ class AgentToken(Table, tablename="agent_token"):
 
 class AgentSession(Table, tablename="agent_session"):
     """A logged-in agent's browser; the cookie holds a random secret, the table its hash."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     agent = ForeignKey(Agent, on_delete=OnDelete.cascade, null=False)
     secret_hash = Varchar(length=64, unique=True, help_text="SHA-256 of the cookie's secret")
@@ -90,6 +97,8 @@ class AgentSession(Table, tablename="agent_session"):
 class AgentRecoveryCode(Table, tablename="agent_recovery_code"):
     """A single-use code replacing the TOTP code once; only its SHA-256 is stored."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     agent = ForeignKey(Agent, on_delete=OnDelete.cascade, null=False)
     code_hash = Varchar(length=64, help_text="SHA-256 of the normalised code")
     used_at = Timestamptz(null=True, default=None)
@@ -97,6 +106,8 @@ class AgentRecoveryCode(Table, tablename="agent_recovery_code"):
 
 class JournalEntry(Table, tablename="journal_entry"):
     """Who did what, when (append-only: the application never updates or deletes a row)."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     at = Timestamptz()
     commune = ForeignKey(
@@ -116,6 +127,8 @@ class JournalEntry(Table, tablename="journal_entry"):
 class ApiKey(Table, tablename="api_key"):
     """A key the commune's billing software uses; only its SHA-256 is stored."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     label = Varchar(length=100, help_text="The administrator's name for it, e.g. Logiciel")
     key_hash = Varchar(length=64, unique=True, help_text="SHA-256 of the key")
@@ -129,6 +142,8 @@ class ApiKey(Table, tablename="api_key"):
 class PaymentSuspension(Table, tablename="payment_suspension"):
     """Online payment suspended for a régie, or the whole commune; deleting the row resumes."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     regie = ForeignKey(
         Regie, on_delete=OnDelete.cascade, null=True, help_text="NULL: every régie of the commune"
@@ -141,6 +156,8 @@ class PaymentSuspension(Table, tablename="payment_suspension"):
 class ImportJob(Table, tablename="import_job"):
     """An invoice import, from the back office or the API; its files are kept in the data
     directory (`<PORTAIL_DATA_DIR>/imports/<id>/`), not in the database."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     agent = ForeignKey(Agent, on_delete=OnDelete.set_null, null=True, help_text="NULL for the API")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from piccolo.columns import Column
+
 from core.communes.tables import Commune, Regie
 from core.config import PortalConfig
 from core.db import transaction
@@ -23,7 +27,7 @@ async def sync_communes(config: PortalConfig) -> dict[str, int]:
                 await Commune.update({Commune.name: commune.name}).where(Commune.id == row.id)
             ids[commune.slug] = row.id
             for regie in commune.regies:
-                values = {
+                values: dict[Column | str, Any] = {
                     Regie.name: regie.name,
                     Regie.client_number: regie.client_number,
                 }

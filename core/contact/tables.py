@@ -1,6 +1,6 @@
 """Messages parents write to the billing service from the "Contact" page."""
 
-from piccolo.columns import ForeignKey, OnDelete, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from core.accounts.tables import Account
@@ -8,6 +8,7 @@ from core.communes.tables import Commune
 
 
 class ContactMessage(Table, tablename="contact_message"):
+    id: Serial  # added by Piccolo; declared for the type checker
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     account = ForeignKey(Account, on_delete=OnDelete.set_null, null=True)
     name = Varchar(length=200, help_text="As typed by the parent")

@@ -148,7 +148,7 @@ def _view(row: dict[str, Any], on: dt.date) -> InvoiceView:
         number=row["number"],
         payment_reference=row["payment_reference"] or "",
         object=row["object"] or "",
-        issued_on=as_date(row["issued_on"]),  # type: ignore[arg-type]
+        issued_on=as_date(row["issued_on"]),  # type: ignore[arg-type]  # NOT NULL column
         due_on=due_on,
         amount_cents=amount,
         paid_cents=paid,

@@ -6,6 +6,7 @@ from piccolo.columns import (
     Date,
     ForeignKey,
     OnDelete,
+    Serial,
     Timestamptz,
     Varchar,
 )
@@ -22,6 +23,7 @@ STATUSES = (TO_PAY, PAID, TREASURY)
 
 
 class Invoice(Table, tablename="invoice"):
+    id: Serial  # added by Piccolo; declared for the type checker
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     regie = ForeignKey(Regie, on_delete=OnDelete.restrict, null=False)
     payer = ForeignKey(Payer, on_delete=OnDelete.cascade, null=False)

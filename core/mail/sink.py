@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -40,7 +40,7 @@ class ReceivedMail:
 
 def parse_mail(sender: str, recipients: list[str], raw: bytes) -> ReceivedMail:
     """Decode a raw RFC 5322 message into a `ReceivedMail`."""
-    message = cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
     return ReceivedMail(
         sender=sender,
         recipients=list(recipients),

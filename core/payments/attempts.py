@@ -296,7 +296,7 @@ def _view(row: dict[str, Any], invoices: tuple[tuple[int, str, int], ...]) -> At
         email=row["email"],
         authorisation_number=row["authorisation_number"] or "",
         paid_at=as_aware(row["paid_at"]),
-        created_at=as_aware(row["created_at"]),  # type: ignore[arg-type]
+        created_at=as_aware(row["created_at"]),  # type: ignore[arg-type]  # NOT NULL column
         regie_code=row["regie_code"] or "",
         regie_name=row["regie_name"] or "",
         account_id=row["account"],

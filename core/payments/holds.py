@@ -62,7 +62,10 @@ async def holds_for(invoice_ids: Iterable[int], now: dt.datetime | None = None) 
     )
     holds: dict[int, Hold] = {}
     for row in rows:
-        until = as_aware(row["created_at"]) + hold_duration(row["state"])
+        created = as_aware(row["created_at"])
+        if created is None:  # the column is NOT NULL: never, but the reader returns Optional
+            continue
+        until = created + hold_duration(row["state"])
         if until <= now:
             continue
         current = holds.get(row["invoice"])

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from piccolo.columns import Column
+
 from core.communes.context import CommuneContext
 from core.db import as_aware, transaction
 from core.hookspecs import PaymentOutcome
@@ -95,7 +97,7 @@ async def apply_outcome(
     if row["state"] not in OPEN_STATES:
         return str(row["state"])
     detail = json.dumps(dict(outcome.raw), ensure_ascii=False, sort_keys=True)
-    record = {
+    record: dict[Column | str, Any] = {
         PaymentAttempt.result_code: outcome.code[:40],
         PaymentAttempt.detail: detail,
         PaymentAttempt.checks: int(row["checks"]) + 1,

@@ -6,6 +6,7 @@ from piccolo.columns import (
     ForeignKey,
     Integer,
     OnDelete,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -33,6 +34,7 @@ STATES = (CREATED, PENDING, PAID, REFUSED, ABANDONED, EXPIRED, FAILED, DECLARED,
 
 
 class PaymentAttempt(Table, tablename="payment_attempt"):
+    id: Serial  # added by Piccolo; declared for the type checker
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     account = ForeignKey(Account, on_delete=OnDelete.set_null, null=True)
     regie = ForeignKey(Regie, on_delete=OnDelete.restrict, null=False)
@@ -62,6 +64,8 @@ class PaymentAttempt(Table, tablename="payment_attempt"):
 
 class PaymentAttemptInvoice(Table, tablename="payment_attempt_invoice"):
     """An invoice paid by an attempt, with the amount asked for it."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
 
     attempt = ForeignKey(PaymentAttempt, on_delete=OnDelete.cascade, null=False)
     invoice = ForeignKey(Invoice, on_delete=OnDelete.cascade, null=False)

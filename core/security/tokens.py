@@ -41,4 +41,4 @@ async def row_by_secret(
     if where is not None:
         condition = condition & where
     table = hash_column._meta.table
-    return await table.select(*columns).where(condition).first()  # type: ignore[no-any-return]
+    return await table.select(*columns).where(condition).first()

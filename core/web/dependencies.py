@@ -25,15 +25,15 @@ def _portal(request: Request) -> Any:
 
 def provide_commune(request: Request, slug: str) -> CommuneContext:
     """The one place a commune is resolved from a URL; unknown slugs are 404."""
-    return _portal(request).commune(slug)  # type: ignore[no-any-return]
+    return _portal(request).commune(slug)
 
 
 def provide_config(request: Request) -> PortalConfig:
-    return _portal(request).config  # type: ignore[no-any-return]
+    return _portal(request).config
 
 
 def provide_settings(request: Request) -> Settings:
-    return _portal(request).settings  # type: ignore[no-any-return]
+    return _portal(request).settings
 
 
 def provide_mailer(request: Request) -> Mailer:

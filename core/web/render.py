@@ -13,7 +13,7 @@ from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Request
 
 # What the base layout reads on every page; pages outside a commune leave them empty.
-PAGE_DEFAULTS = {
+PAGE_DEFAULTS: dict[str, Any] = {
     "commune": None,
     "account": None,
     "menu": [],

@@ -1,6 +1,8 @@
 """The paper opt-out plugin's own table (its Piccolo app: `plugins.paper_optout.piccolo_app`)."""
 
-from piccolo.columns import Boolean, ForeignKey, OnDelete, Timestamptz
+from typing import Any
+
+from piccolo.columns import Boolean, ForeignKey, OnDelete, Serial, Timestamptz
 from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
 
@@ -15,6 +17,10 @@ class PaperPreference(Table, tablename="paper_preference"):
     requests does not depend on the configuration.
     """
 
-    account = ForeignKey(ACCOUNT, on_delete=OnDelete.cascade, null=False, unique=True)
+    id: Serial  # added by Piccolo; declared for the type checker
+
+    account: ForeignKey[Any] = ForeignKey(
+        ACCOUNT, on_delete=OnDelete.cascade, null=False, unique=True
+    )
     paper_optout = Boolean(default=False, help_text="True: no paper invoices any more")
     changed_at = Timestamptz()

@@ -47,7 +47,7 @@ def outcome_from(fields: Mapping[str, str]) -> PaymentOutcome:
     code = fields.get("resultrans", "")
     amount = fields.get("montant", "")
     return PaymentOutcome(
-        result=RESULTS.get(code, "unknown"),  # type: ignore[arg-type]
+        result=RESULTS.get(code, "unknown"),  # type: ignore[arg-type]  # a Literal
         code=code,
         verified=False,
         numcli=fields.get("numcli", ""),

@@ -1,6 +1,8 @@
 """The TIPI plugin's own table (its Piccolo app: `plugins.tipi_legacy.piccolo_app`)."""
 
-from piccolo.columns import Date, ForeignKey, OnDelete, Timestamptz
+from typing import Any
+
+from piccolo.columns import Date, ForeignKey, OnDelete, Serial, Timestamptz
 from piccolo.columns.reference import LazyTableReference
 from piccolo.table import Table
 
@@ -19,7 +21,9 @@ class InvoiceNote(Table, tablename="invoice_note"):
     created by the migration, since SQLite cannot add a composite constraint).
     """
 
-    account = ForeignKey(ACCOUNT, on_delete=OnDelete.cascade, null=False)
+    id: Serial  # added by Piccolo; declared for the type checker
+
+    account: ForeignKey[Any] = ForeignKey(ACCOUNT, on_delete=OnDelete.cascade, null=False)
     invoice = ForeignKey(Invoice, on_delete=OnDelete.cascade, null=False)
     marked_paid_on = Date(help_text="The day the parent noted the payment (Paris time)")
     created_at = Timestamptz()

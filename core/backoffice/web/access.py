@@ -50,11 +50,11 @@ def backoffice_root(commune: CommuneContext) -> str:
 async def signed_in_agent(connection: ASGIConnection[Any, Any, Any, Any]) -> SignedInAgent | None:
     """The agent behind the back-office cookie for the commune in the URL (looked up once)."""
     if "agent_session" not in connection.state:
-        commune = provide_commune(connection, connection.path_params["slug"])  # type: ignore[arg-type]
+        commune = provide_commune(connection, connection.path_params["slug"])  # type: ignore[arg-type]  # a guard has the connection
         connection.state.agent_session = await agent_from_session(
             connection.cookies.get(COOKIE_NAME), commune.id
         )
-    return connection.state.agent_session  # type: ignore[no-any-return]
+    return connection.state.agent_session
 
 
 async def agent_guard(
@@ -63,7 +63,7 @@ async def agent_guard(
     permission = route_handler.opt.get("permission")
     if not permission:
         raise ImproperlyConfiguredException(f"{route_handler} names no permission")
-    commune = provide_commune(connection, connection.path_params["slug"])  # type: ignore[arg-type]
+    commune = provide_commune(connection, connection.path_params["slug"])  # type: ignore[arg-type]  # a guard has the connection
     root = backoffice_root(commune)
     session = await signed_in_agent(connection)
     if session is None:

@@ -150,10 +150,11 @@ def parse_invoices_csv(data: str | bytes, regies: dict[str, int]) -> ParsedFile:
 
 def _decode(data: str | bytes, errors: list[ImportLineError]) -> str | None:
     if isinstance(data, bytes):
+        raw = data
         try:
-            data = data.decode("utf-8")
+            data = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
+            line = raw.count(b"\n", 0, exc.start) + 1
             errors.append(ImportLineError(line, "", t("import.file.not_utf8")))
             return None
     return data.removeprefix("\ufeff")
