@@ -13,10 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "plugins")
 
 # Edges allowed for now, each with the change that removes it.
-ALLOWED: set[tuple[str, str]] = {
-    # removed by the plugin-registration change
-    ("core.db", "core.piccolo_conf"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:
