@@ -17,6 +17,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.middleware import DefineMiddleware
 from litestar.plugins.htmx import ClientRedirect, HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
@@ -59,7 +60,7 @@ from core.web.dependencies import (
 )
 from core.web.identity import LoginRequired
 from core.web.render import is_htmx, render
-from core.web.security import SecurityHeadersMiddleware
+from core.web.security import CsrfMiddleware, SecurityHeadersMiddleware
 from core.web.templates import PROJECT_ROOT, build_jinja_env
 
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -143,15 +144,22 @@ def create_app(
         dependencies=DEPENDENCIES,
         lifespan=[_lifespan(portal, engine, communes)],
         template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(env)),
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="portail_csrf",
-            cookie_secure=settings.secure_cookies,
-            cookie_httponly=True,
-            cookie_samesite="lax",
-            header_name=CSRF_HEADER,
-        ),
-        middleware=[SecurityHeadersMiddleware()],
+        # CSRF through our subclass of Litestar's middleware (see `CsrfMiddleware`), so not
+        # through `csrf_config=`, which would add Litestar's own as well.
+        middleware=[
+            SecurityHeadersMiddleware(https=settings.base_url.startswith("https://")),
+            DefineMiddleware(
+                CsrfMiddleware,
+                config=CSRFConfig(
+                    secret=settings.secret_key,
+                    cookie_name="portail_csrf",
+                    cookie_secure=settings.secure_cookies,
+                    cookie_httponly=True,
+                    cookie_samesite="lax",
+                    header_name=CSRF_HEADER,
+                ),
+            ),
+        ],
         plugins=[HTMXPlugin()],
         exception_handlers={
             LoginRequired: _login_required,

@@ -37,8 +37,11 @@ def commune_page(
     status_code: int = 200,
     **context: Any,
 ) -> Template:
-    """Render a commune page for `account` (whoever is signed in, or None) with `menu`."""
-    return render(
+    """Render a commune page for `account` (whoever is signed in, or None) with `menu`.
+
+    A page for someone signed in is never stored by a cache (shared or the browser's history
+    cache): it shows personal data."""
+    response = render(
         request,
         template,
         {
@@ -54,6 +57,9 @@ def commune_page(
         block=block,
         status_code=status_code,
     )
+    if account is not None:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def parent_menu(commune: CommuneContext) -> list[MenuItem]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from core.accounts.tables import Account, WebSession
+from core.app import create_app
+from core.config import PortalConfig
 from core.mail.tables import OutboundEmail
-from tests.integration.conftest import GOOD_PASSWORD, Portal, add_payer
+from core.settings import Settings
+from tests.integration.conftest import GOOD_PASSWORD, Portal, add_payer, serve, sign_in
 
 
 async def _session_cookie(portal: Portal) -> str:
@@ -196,3 +200,41 @@ async def test_front_page_lists_the_communes(portal: Portal) -> None:
     assert response.status_code == 200
     assert "Ville de Boé" in response.text and "Mairie d&#39;Aure" in response.text
     assert "Adresses de démonstration" not in response.text  # only in demo mode
+
+
+async def test_a_non_ascii_csrf_token_is_refused_like_any_bad_token(portal: Portal) -> None:
+    await portal.client.get("/boe/connexion")  # the CSRF cookie
+    token = "a" * 64 + "é" * 64  # as long as a real token: its hash part gets compared
+    for data, headers in (
+        ({"email": "a@example.org", "password": "x", "_csrf_token": token}, {}),
+        ({"email": "a@example.org", "password": "x"}, {"x-csrftoken": token.encode()}),
+    ):
+        response = await portal.client.post(
+            "/boe/connexion", data=data, headers=headers, follow_redirects=False
+        )
+        assert response.status_code == 403, response.text
+        assert "Une erreur est survenue" in response.text
+
+
+async def test_signed_in_pages_are_never_stored_by_a_cache(portal: Portal) -> None:
+    await sign_in(portal, "boe", "claire@example.org")
+    for path in ("/boe/", "/boe/factures", "/boe/mes-informations", "/boe/contact"):
+        response = await portal.client.get(path)
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store", path
+    # Pages anyone sees may be kept by the browser.
+    await portal.client.post("/boe/deconnexion", headers={"x-csrftoken": "x"})
+    public = await portal.client.get("/")
+    assert "no-store" not in public.headers.get("cache-control", "")
+
+
+async def test_hsts_only_when_the_portal_is_served_over_https(
+    settings: Settings, portal_config: PortalConfig, portal: Portal
+) -> None:
+    assert "strict-transport-security" not in (await portal.client.get("/")).headers
+    https = create_app(
+        replace(settings, base_url="https://factures.example.fr"), config=portal_config
+    )
+    async with serve(https) as client:
+        response = await client.get("/")
+    assert response.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"

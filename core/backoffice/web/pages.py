@@ -54,7 +54,7 @@ def backoffice_page(
     **context: Any,
 ) -> Template:
     """Render a back-office page for `agent` (None on the sign-in pages)."""
-    return commune_page(
+    response = commune_page(
         request,
         commune,
         template,
@@ -66,3 +66,6 @@ def backoffice_page(
         bo_menu=backoffice_menu(request, commune, agent) if agent else [],
         **context,
     )
+    if agent is not None:  # an agent's pages show personal data: never cached
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -52,6 +52,7 @@ async def test_a_gestionnaire_signs_in_and_sees_the_dashboard(portal: Portal) ->
     assert response.headers["location"] == "/boe/gestion/"
     dashboard = await portal.client.get("/boe/gestion/")
     assert dashboard.status_code == 200
+    assert dashboard.headers["cache-control"] == "no-store"
     assert "<h1>Tableau de bord</h1>" in dashboard.text
     assert "Paiements à examiner" in dashboard.text
     assert "gestionnaire" in dashboard.text
