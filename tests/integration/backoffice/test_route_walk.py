@@ -90,7 +90,7 @@ class Endpoint:
     path: str  # the route's template, e.g. /{slug:str}/gestion/agents/{agent_id:int}
     permission: str | None  # None: a sign-in step, open to anyone
     guessed_id: bool  # an int parameter got the fallback id (its object may not exist)
-    plugin: str | None = None  # its plugin (`commune_with`); kept by the walk only if Boé runs it off
+    plugin: str | None = None  # its plugin (`commune_with`), kept only if Boé runs it off
 
     def url(self, slug: str, ids: dict[str, int]) -> str:
         def fill(match: re.Match[str]) -> str:
