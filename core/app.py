@@ -34,6 +34,7 @@ from core.accounts.profile import ProfileController
 from core.accounts.sessions import purge_expired_sessions
 from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
+from core.backoffice.sessions import purge_expired_agent_sessions
 from core.backoffice.web.access import NotPermitted
 from core.backoffice.web.auth import BackofficeAuthController
 from core.backoffice.web.dashboard import DashboardController
@@ -218,14 +219,20 @@ async def _payment_rechecks(portal: Portal) -> None:
 HOUSEKEEPING_INTERVAL_SECONDS = 3600
 
 
+async def housekeeping_round() -> None:
+    """Forget expired parents' and agents' sessions and rate-limit windows (one round)."""
+    await purge_expired_sessions()
+    await purge_expired_agent_sessions()
+    await throttle.purge_expired()
+
+
 async def _housekeeping() -> None:
-    """Forget expired sessions and rate-limit windows, hourly; an error waits for the next round."""
+    """`housekeeping_round`, hourly; an error waits for the next round."""
     while True:
         # Sleep first: start-up stays quick, and a short-lived process never does this work.
         await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
         try:
-            await purge_expired_sessions()
-            await throttle.purge_expired()
+            await housekeeping_round()
         except Exception:
             logger.exception("housekeeping failed")
 

@@ -9,6 +9,7 @@ import asyncio
 import os
 import tempfile
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,25 @@ from core.accounts.services import link_payers
 from core.accounts.tables import Account
 from core.announcements.services import add_news, list_news, set_message
 from core.app import create_app
+from core.backoffice import journal
+from core.backoffice.agents import create_agent
+from core.backoffice.journal import Actor
+from core.backoffice.tables import ADMINISTRATEUR, Agent, AgentToken
 from core.clock import now
+from core.communes.context import CommuneContext
 from core.communes.services import sync_communes
 from core.communes.tables import Commune
 from core.config import PortalConfig
-from core.demo_accounts import DEMO_PASSWORD
+from core.demo_accounts import DEMO_AGENTS, DEMO_PASSWORD, DEMO_TOTP_SECRET
 from core.demo_pdfs import write_invoice_pdfs
 from core.hookspecs import hookimpl
 from core.invoices.importer import import_invoices
+from core.mail.mailer import Mailer
 from core.mail.sink import MailSink
-from core.plugins import get_plugin_manager
+from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.security.passwords import hash_password
 from core.settings import Settings
-from core.setup import load_checked_config, migrate
+from core.setup import commune_contexts, load_checked_config, migrate
 from core.web.render import render
 from core.web.templates import build_jinja_env
 from simulators.payfip.app import create_simulator_app
@@ -118,11 +125,14 @@ async def seed_demo(
     *,
     data_dir: Path = DEMO_DATA_DIR,
     base_url: str = "http://127.0.0.1:8000",
+    config: PortalConfig | None = None,
 ) -> None:
     """Import the example billing exports (payers, invoices, a few PDFs written in a temporary
-    directory), then create the active demo accounts; idempotent (a re-import changes nothing).
+    directory), then create the active demo accounts and agents; idempotent (a re-import
+    changes nothing). `config` defaults to the demo's communes file.
     """
-    env = build_jinja_env(Settings(demo=True), get_plugin_manager())
+    pm = get_plugin_manager()
+    env = build_jinja_env(Settings(demo=True), pm)
     for slug, csv_path in DEMO_IMPORTS.items():
         commune_id = config_communes.get(slug)
         if commune_id is None:
@@ -151,6 +161,17 @@ async def seed_demo(
         commune_id = config_communes.get(slug)
         if commune_id is not None:
             await add_active_account(commune_id, email, password_hash)
+
+    contexts = commune_contexts(
+        config or load_checked_config(str(DEMO_CONFIG)), pm, collect_plugin_settings(pm)
+    )
+    mailer = Mailer(env=env, base_url=base_url)
+    for slug, email, role in DEMO_AGENTS:
+        commune_id = config_communes.get(slug)
+        if commune_id is not None and slug in contexts:
+            commune = replace(contexts[slug], id=commune_id)
+            totp_secret = DEMO_TOTP_SECRET if role == ADMINISTRATEUR else None
+            await add_demo_agent(commune, email, role, password_hash, mailer, totp_secret)
 
     for slug, (message, news) in DEMO_ANNOUNCEMENTS.items():
         commune_id = config_communes.get(slug)
@@ -184,6 +205,39 @@ async def add_active_account(commune_id: int, email: str, password_hash: str) ->
     return True
 
 
+async def add_demo_agent(
+    commune: CommuneContext,
+    email: str,
+    role: str,
+    password_hash: str,
+    mailer: Mailer,
+    totp_secret: str | None = None,
+) -> bool:
+    """An agent created as `portail agent create` does, then given the demo's password (and
+    TOTP secret, enabled) so nobody has to follow the invitation; False when it exists. For
+    seeding only."""
+    if await Agent.exists().where((Agent.commune == commune.id) & (Agent.email == email)):
+        return False
+    agent = await create_agent(commune, email, role, "", mailer, Actor.command_line())
+    values: dict[Any, Any] = {Agent.password_hash: password_hash}
+    if totp_secret:
+        values.update({Agent.totp_secret: totp_secret, Agent.totp_enabled: True})
+    async with db.transaction():
+        await Agent.update(values).where(Agent.id == agent.id)
+        # The invitation's link is not needed any more: it says so if followed.
+        await AgentToken.update({AgentToken.used_at: now()}).where(
+            (AgentToken.agent == agent.id) & AgentToken.used_at.is_null()
+        )
+        await journal.record(
+            "agents.demo_credentials",
+            Actor.command_line(),
+            commune_id=commune.id,
+            target=email,
+            after={"password": "demo", "totp_enabled": bool(totp_secret)},
+        )
+    return True
+
+
 async def prepare_demo_database(settings: Settings, config: PortalConfig) -> None:
     """Migrate, mirror the communes, then seed the demo payers, invoices and accounts."""
     await migrate(settings)
@@ -194,6 +248,7 @@ async def prepare_demo_database(settings: Settings, config: PortalConfig) -> Non
             await sync_communes(config),
             data_dir=Path(settings.data_dir),
             base_url=settings.base_url,
+            config=config,
         )
     finally:
         await db.close_database(engine)

@@ -7,7 +7,7 @@ from litestar.response import Redirect, Template
 
 from core.communes.context import CommuneContext
 from core.config import PortalConfig
-from core.demo_accounts import DEMO_PASSWORD, demo_people
+from core.demo_accounts import DEMO_PASSWORD, demo_agents, demo_people
 from core.settings import Settings
 from core.web.render import render
 
@@ -34,6 +34,7 @@ class IndexController(Controller):
                 "communes": config.communes,
                 "unknown_link": bool(code),
                 "demo_people": await demo_people() if settings.demo else [],
+                "demo_agents": await demo_agents() if settings.demo else [],
                 "base_url": settings.base_url.rstrip("/"),
                 "demo_password": DEMO_PASSWORD if settings.demo else "",
             },

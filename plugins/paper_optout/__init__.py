@@ -5,6 +5,8 @@ au format papier"), or to receive them again; the billing service is told by e-m
   the current choice and a link to change it;
 - `register_routes`: `GET /<commune>/papier` (the confirmation step) and `POST` (applies the
   choice, e-mails the service in the same transaction); 404 where the plugin is off;
+- `backoffice_sections` + `register_routes`: "Dématérialisation" in the back office
+  (`backoffice.py`, `backoffice_routes.py`): the opt-outs and their CSV for the billing software;
 - `template_directories`: `paper_optout/…` pages and the `mail/paper_optout_request.txt` e-mail.
 
 The choice is kept in the plugin's own table, `paper_preference` (Piccolo app
@@ -17,8 +19,11 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from core.hookspecs import hookimpl
+from core.communes.context import CommuneContext
+from core.hookspecs import BackofficeSection, hookimpl
+from core.i18n import t
 from core.web.identity import SignedIn
+from plugins.paper_optout.backoffice_routes import SECTION_PATH, PaperOptoutBackofficeController
 from plugins.paper_optout.routes import PaperOptoutController
 from plugins.paper_optout.services import section_context
 from plugins.paper_optout.settings import (
@@ -54,7 +59,16 @@ def template_directories() -> list[str]:
 
 @hookimpl
 def register_routes() -> list[Any]:
-    return [PaperOptoutController]
+    return [PaperOptoutController, PaperOptoutBackofficeController]
+
+
+@hookimpl
+def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
+    return [
+        BackofficeSection(
+            t("paper_optout.backoffice.menu"), f"{SECTION_PATH}/", "families.read", order=110
+        )
+    ]
 
 
 @hookimpl

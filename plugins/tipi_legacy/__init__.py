@@ -4,7 +4,8 @@ Enabled per commune with `[communes.plugins.tipi_legacy]`. A payment provider
 (`payment_providers`, `provider.py`) that sends the parent to `paiement.web` with the debt in
 the query string. The service cannot be asked for a result, and its return is not signed
 (payfip.md §1): it comes to the core's routes (`core.payments.service_routes`), which record a
-matching "paid" as declared, to be confirmed by the next import; nothing is settled.
+matching "paid" as declared, to be confirmed by the next import; nothing is settled. The back
+office lists those declared payments ("Paiements TIPI déclarés", `declared_routes.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.hookspecs import hookimpl
+from core.hookspecs import BackofficeSection, hookimpl
+from core.i18n import t
+from plugins.tipi_legacy.declared_routes import SECTION_PATH, TipiDeclaredController
 from plugins.tipi_legacy.provider import PLUGIN_NAME, TipiProvider, TipiSettings
 
 if TYPE_CHECKING:
@@ -44,7 +47,17 @@ def payment_providers(commune: CommuneContext) -> list[TipiProvider]:
 def register_routes() -> list[Any]:
     from plugins.tipi_legacy.note_routes import TipiNoteController
 
-    return [TipiNoteController]
+    return [TipiNoteController, TipiDeclaredController]
+
+
+@hookimpl
+def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
+    """The declared payments, for the agents who read payments (`declared.py`)."""
+    return [
+        BackofficeSection(
+            t("tipi_legacy.backoffice.menu"), f"{SECTION_PATH}/", "payments.read", order=115
+        )
+    ]
 
 
 # --- The personal note "j'ai réglé cette facture" (notes.py, note_routes.py) ------------------

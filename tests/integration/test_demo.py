@@ -5,11 +5,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pyotp
+
 from core.accounts.tables import Account, AccountPayer, Payer
 from core.app import create_app
+from core.backoffice.tables import Agent
 from core.config import load_config
 from core.db import Engine
 from core.demo import DEMO_CONFIG, DEMO_PASSWORD, DEMO_PDFS, DemoMailbox, seed_demo
+from core.demo_accounts import DEMO_AGENTS, DEMO_TOTP_SECRET
 from core.invoices.tables import Invoice
 from core.mail.sink import MailSink
 from core.plugins import collect_plugin_settings, get_plugin_manager
@@ -47,11 +51,39 @@ async def test_demo_front_page_mailbox_and_login(
         assert all((tmp_path / r["pdf_path"]).read_bytes().startswith(b"%PDF") for r in with_pdf)
         assert await Account.count().where(Account.state == "active") == 2
         assert await AccountPayer.count() == 2  # each active account sees its family
+        agents = await Agent.select(Agent.email, Agent.role, Agent.totp_enabled)
+        assert sorted((a["email"], a["role"], a["totp_enabled"]) for a in agents) == [
+            ("administrateur@boe.example.org", "administrateur", True),
+            ("gestionnaire@aure.example.org", "gestionnaire", False),
+            ("gestionnaire@boe.example.org", "gestionnaire", False),
+        ]
 
         front = await client.get("/")
         assert "Adresses de démonstration" in front.text
         assert "y.benali@example.org" in front.text and DEMO_PASSWORD in front.text
         assert "http://portail.test/boe/" in front.text
+        for _, email, _ in DEMO_AGENTS:
+            assert email in front.text
+        assert 'href="/boe/gestion/"' in front.text and 'href="/aure/gestion/"' in front.text
+        assert DEMO_TOTP_SECRET in front.text and "<svg" in front.text
+
+        # The gestionnaire signs in with the published password; the administrator gives the
+        # code of the published TOTP secret too.
+        ok = await portal.post_form(
+            "/aure/gestion/connexion",
+            {"email": "gestionnaire@aure.example.org", "password": DEMO_PASSWORD},
+        )
+        assert ok.headers["location"] == "/aure/gestion/"
+        assert (await client.get("/aure/gestion/")).status_code == 200
+        ok = await portal.post_form(
+            "/boe/gestion/connexion",
+            {"email": "administrateur@boe.example.org", "password": DEMO_PASSWORD},
+        )
+        assert ok.headers["location"] == "/boe/gestion/verification"
+        code = pyotp.TOTP(DEMO_TOTP_SECRET).now()
+        ok = await portal.post_form("/boe/gestion/verification", {"code": code})
+        assert ok.headers["location"] == "/boe/gestion/"
+        assert "Tableau de bord" in (await client.get("/boe/gestion/")).text
 
         await portal.post_form("/boe/activation", {"email": "y.benali@example.org"})
         await portal.deliver()
