@@ -48,6 +48,7 @@ from core.config import ConfigError, PortalConfig, load_config, parse_config
 from core.contact.controllers import ContactController
 from core.db import close_database, open_database, use_database
 from core.invoices.controllers import InvoiceController
+from core.mail.health import purge_delivered
 from core.mail.mailer import Mailer
 from core.payments.checks import run_rechecks
 from core.payments.controllers import PaymentController
@@ -192,7 +193,7 @@ def _lifespan(
             portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
             if settings.run_outbox_sender:
                 portal.background.append(asyncio.create_task(_run_outbox(settings)))
-            portal.background.append(asyncio.create_task(_housekeeping()))
+            portal.background.append(asyncio.create_task(_housekeeping(settings)))
             if settings.payment_recheck_interval > 0:
                 portal.background.append(asyncio.create_task(_payment_rechecks(portal)))
             yield
@@ -224,14 +225,16 @@ async def _payment_rechecks(portal: Portal) -> None:
 HOUSEKEEPING_INTERVAL_SECONDS = 3600
 
 
-async def _housekeeping() -> None:
-    """Forget expired sessions and rate-limit windows, hourly; an error waits for the next round."""
+async def _housekeeping(settings: Settings) -> None:
+    """Forget expired sessions, rate-limit windows and old sent e-mails, hourly; an error waits
+    for the next round."""
     while True:
         # Sleep first: start-up stays quick, and a short-lived process never does this work.
         await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
         try:
             await purge_expired_sessions()
             await throttle.purge_expired()
+            await purge_delivered(settings.outbox_retention_days)
         except Exception:
             logger.exception("housekeeping failed")
 
