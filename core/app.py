@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import asyncpg
 import jinja2
 import msgspec
 import pluggy
@@ -22,6 +25,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.template.config import TemplateConfig
 from piccolo.engine.base import Engine
 
@@ -45,6 +49,7 @@ from core.config import ConfigError, PortalConfig, load_config, parse_config
 from core.contact.controllers import ContactController
 from core.db import close_database, open_database, use_database
 from core.invoices.controllers import InvoiceController
+from core.mail.health import purge_delivered
 from core.mail.mailer import Mailer
 from core.payments.checks import run_rechecks
 from core.payments.controllers import PaymentController
@@ -166,6 +171,8 @@ def create_app(
             LoginRequired: _login_required,
             PermissionDeniedException: _forbidden,
             NotFoundException: _not_found,
+            # Any other error: the French page with a reference (debug: Litestar's own page).
+            **({} if settings.debug else {HTTP_500_INTERNAL_SERVER_ERROR: _server_error}),
         },
         debug=settings.debug,
         state=State({"portal": portal}),
@@ -187,7 +194,7 @@ def _lifespan(
             portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
             if settings.run_outbox_sender:
                 portal.background.append(asyncio.create_task(_run_outbox(settings)))
-            portal.background.append(asyncio.create_task(_housekeeping()))
+            portal.background.append(asyncio.create_task(_housekeeping(settings)))
             if settings.payment_recheck_interval > 0:
                 portal.background.append(asyncio.create_task(_payment_rechecks(portal)))
             yield
@@ -219,20 +226,22 @@ async def _payment_rechecks(portal: Portal) -> None:
 HOUSEKEEPING_INTERVAL_SECONDS = 3600
 
 
-async def housekeeping_round() -> None:
-    """Forget expired parents' and agents' sessions and rate-limit windows (one round)."""
+async def housekeeping_round(settings: Settings) -> None:
+    """Forget expired parents' and agents' sessions, rate-limit windows and old sent e-mails
+    (one round)."""
     await purge_expired_sessions()
     await purge_expired_agent_sessions()
     await throttle.purge_expired()
+    await purge_delivered(settings.outbox_retention_days)
 
 
-async def _housekeeping() -> None:
+async def _housekeeping(settings: Settings) -> None:
     """`housekeeping_round`, hourly; an error waits for the next round."""
     while True:
         # Sleep first: start-up stays quick, and a short-lived process never does this work.
         await asyncio.sleep(HOUSEKEEPING_INTERVAL_SECONDS)
         try:
-            await housekeeping_round()
+            await housekeeping_round(settings)
         except Exception:
             logger.exception("housekeeping failed")
 
@@ -255,3 +264,58 @@ def _forbidden(request: Request, exc: HTTPException) -> Response[Any]:
 
 def _not_found(request: Request, exc: HTTPException) -> Response[Any]:
     return render(request, "errors/404.html", {"commune": None}, status_code=404)
+
+
+# What a database that cannot be reached raises: refused or lost connections, a closed or full
+# pool (asyncpg), a file SQLite cannot open or a lock it waited for too long.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    sqlite3.OperationalError,
+)
+RETRY_AFTER_SECONDS = 30
+
+
+def _server_error(request: Request, exc: Exception) -> Response[Any]:
+    """Any unhandled error (and Litestar's 500): the French page with a reference that the log
+    carries with the details; 503 when the database cannot be reached. htmx gets the message
+    alone, with the same status."""
+    reference = secrets.token_hex(4).upper()
+    down = _database_down(exc)
+    logger.error(
+        "%s (reference %s) on %s %s",
+        "Database unavailable" if down else "Unhandled error",
+        reference,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    name, status = ("503", HTTP_503_SERVICE_UNAVAILABLE) if down else ("500", exc_status(exc))
+    template = f"errors/_{name}.html" if is_htmx(request) else f"errors/{name}.html"
+    response = render(
+        request, template, {"commune": None, "reference": reference}, status_code=status
+    )
+    if down:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def exc_status(exc: Exception) -> int:
+    """500, or the 5xx status of an HTTPException that reached this handler."""
+    status = getattr(exc, "status_code", HTTP_500_INTERNAL_SERVER_ERROR)
+    return status if isinstance(status, int) and status >= 500 else HTTP_500_INTERNAL_SERVER_ERROR
+
+
+def _database_down(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from, says the database is unreachable."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the chain is short; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, DATABASE_DOWN):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

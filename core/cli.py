@@ -11,6 +11,7 @@ from pathlib import Path
 from core.announcements import command as announcements
 from core.backoffice.command import add_agent_commands
 from core.config import ConfigError
+from core.mail.command import add_outbox_commands
 from core.settings import Settings
 from core.setup import load_checked_config, migrate
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoices.add_argument("--pdf-dir", help="directory of the invoices' PDFs, <number>.pdf")
     announcements.add_parsers(commands)  # `news …` and `message …`
     add_agent_commands(commands)  # `agent …`: sets args.run
+    add_outbox_commands(commands)  # `outbox status|retry`: sets args.run
     check = commands.add_parser("check-config", help="validate the communes' TOML configuration")
     check.add_argument("path", nargs="?", help="file to check (default: PORTAIL_CONFIG)")
     return parser
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(
                 run_import(Settings.from_env(), Path(args.file), args.commune, pdf_dir)
             )
-        if args.command == "agent":
+        if args.command in {"agent", "outbox"}:
             return int(args.run(Settings.from_env(), args))
         if args.command in {"news", "message"}:
             return announcements.run(Settings.from_env(), args)

@@ -71,6 +71,18 @@ class Settings:
         True,
         "Run the e-mail sender inside the web process (turn off to run it elsewhere).",
     )
+    outbox_retention_days: int = _setting(
+        "PORTAIL_OUTBOX_RETENTION_DAYS",
+        30,
+        "Days a sent e-mail stays in the outbox (recipient, subject, dates; its text is blanked "
+        "once sent) before the hourly housekeeping deletes it.",
+    )
+    outbox_give_up_days: int = _setting(
+        "PORTAIL_OUTBOX_GIVE_UP_DAYS",
+        7,
+        "Days the sender keeps retrying an e-mail the SMTP server does not accept (back-off "
+        "capped at one hour) before marking it failed.",
+    )
     payment_recheck_interval: float = _setting(
         "PORTAIL_PAYMENT_RECHECK_INTERVAL",
         20.0,

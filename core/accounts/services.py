@@ -80,7 +80,11 @@ async def request_activation(
             account_id = account["id"]
         secret = await _new_token(account_id, "activation", ACTIVATION_TTL)
         await mailer.send(
-            commune, "activation", email, link=mailer.link(commune, f"activation/{secret}")
+            commune,
+            "activation",
+            email,
+            link=mailer.link(commune, f"activation/{secret}"),
+            expires_at=now() + ACTIVATION_TTL,
         )
 
 
@@ -161,7 +165,11 @@ async def request_password_reset(
     async with transaction():
         secret = await _new_token(account["id"], "reset", RESET_TTL)
         await mailer.send(
-            commune, "password_reset", email, link=mailer.link(commune, f"mot-de-passe/{secret}")
+            commune,
+            "password_reset",
+            email,
+            link=mailer.link(commune, f"mot-de-passe/{secret}"),
+            expires_at=now() + RESET_TTL,
         )
 
 
@@ -220,7 +228,11 @@ async def request_email_change(
         await _retire_tokens(account_id, "email_change")
         secret = await _new_token(account_id, "email_change", EMAIL_CHANGE_TTL, new_email=new_email)
         await mailer.send(
-            commune, "email_change", new_email, link=mailer.link(commune, f"adresse/{secret}")
+            commune,
+            "email_change",
+            new_email,
+            link=mailer.link(commune, f"adresse/{secret}"),
+            expires_at=now() + EMAIL_CHANGE_TTL,
         )
     return new_email
 

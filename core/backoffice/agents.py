@@ -194,6 +194,7 @@ async def _send_password_link(
         role_label=t(f"backoffice.roles.{role}"),
         superviseur=role == SUPERVISEUR,
         valid_hours=int(SET_PASSWORD_TTL.total_seconds() // 3600),
+        expires_at=created + SET_PASSWORD_TTL,
     )
 
 

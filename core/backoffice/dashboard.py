@@ -16,6 +16,7 @@ from core.clock import now
 from core.communes.tables import Regie
 from core.invoices.modes import ONLINE
 from core.invoices.tables import PAID, TO_PAY, Invoice
+from core.mail.health import outbox_health
 from core.payments.tables import OPEN_STATES, REVIEW, PaymentAttempt
 from core.payments.tables import PAID as PAYMENT_PAID
 
@@ -54,6 +55,7 @@ class Dashboard:
     families_with_account: Share
     paid_online_month: Share
     paid_online_year: Share
+    emails_failed: int = 0  # the commune's e-mails the SMTP server never accepted
 
     @property
     def due_total_cents(self) -> int:
@@ -85,6 +87,7 @@ async def dashboard(commune_id: int, today: dt.date | None = None) -> Dashboard:
         families_with_account=await _families_with_account(commune_id),
         paid_online_month=await _paid_online_since(commune_id, month_start),
         paid_online_year=await _paid_online_since(commune_id, year_start),
+        emails_failed=(await outbox_health(commune_id)).failed,
     )
 
 

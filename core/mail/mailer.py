@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import jinja2
 
@@ -19,12 +20,27 @@ class Mailer:
     base_url: str
 
     async def send(
-        self, commune: CommuneContext, template: str, to: str, **context: object
+        self,
+        commune: CommuneContext,
+        template: str,
+        to: str,
+        *,
+        expires_at: datetime | None = None,
+        **context: object,
     ) -> None:
+        """Queue the e-mail `template` to `to`; `expires_at`: when a link it carries expires
+        (the message is then not sent any more); None for a message that never expires."""
         email = render_email(
             self.env, template, commune=commune.config, base_url=self.base_url, **context
         )
-        await enqueue(to, email.subject, email.text, body_html=email.html, commune_id=commune.id)
+        await enqueue(
+            to,
+            email.subject,
+            email.text,
+            body_html=email.html,
+            commune_id=commune.id,
+            expires_at=expires_at,
+        )
 
     def link(self, commune: CommuneContext, path: str) -> str:
         return self.base_url.rstrip("/") + commune.url(path)

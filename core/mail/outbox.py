@@ -36,8 +36,13 @@ async def enqueue(
     *,
     body_html: str = "",
     commune_id: int | None = None,
+    expires_at: datetime | None = None,
 ) -> None:
-    """Store a pending e-mail, in the current transaction if there is one, and wake the sender."""
+    """Store a pending e-mail, in the current transaction if there is one, and wake the sender.
+
+    `expires_at`: when the message is no longer worth sending (the expiry of the link it
+    carries); the sender then marks it expired instead. None (receipts, alerts): never.
+    """
     recipient = recipient.strip()
     if (
         not recipient
@@ -59,6 +64,7 @@ async def enqueue(
             next_attempt_at=now,
             sent_at=None,
             last_error="",
+            expires_at=expires_at,
         )
     )
     # Inside a transaction the row is not visible yet: the sender re-checks shortly after a

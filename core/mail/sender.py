@@ -3,8 +3,11 @@
 Each round claims a batch of due messages in a short write transaction (a five-minute lease on
 `next_attempt_at`, and `FOR UPDATE SKIP LOCKED` on PostgreSQL), so several senders, even in
 several processes, never send the same message twice while they run. Messages are then sent
-one by one in a worker thread; a failure schedules the next attempt with exponential backoff,
-and after `max_attempts` the message is marked failed.
+one by one in a worker thread; a failure schedules the next attempt with exponential backoff
+(capped at one hour), for `settings.outbox_give_up_days` days, after which the message is marked
+failed (`portail outbox retry --failed` puts it back). A message whose `expires_at` has passed
+(its link is no longer valid) is marked expired instead of being sent. A sent or expired
+message keeps no body: the UPDATE that marks it blanks its text and HTML.
 """
 
 from __future__ import annotations
@@ -30,14 +33,14 @@ logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 RETRY_BASE = timedelta(seconds=30)
-RETRY_CAP = timedelta(hours=6)
+RETRY_CAP = timedelta(hours=1)
 RECHECK_DELAY = 0.2  # seconds: a second look after a wake-up, once the enqueuer has committed
 SMTP_TIMEOUT = 30.0
 ERROR_MAX_LENGTH = 2000
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """How long to wait after the `attempts`-th failed attempt (1 → 30 s, 2 → 1 min, …, ≤ 6 h)."""
+    """How long to wait after the `attempts`-th failed attempt (1 → 30 s, 2 → 1 min, …, ≤ 1 h)."""
     exponent = max(attempts - 1, 0)
     if exponent >= 20:  # already far past the cap; avoid huge numbers
         return RETRY_CAP
@@ -53,6 +56,12 @@ class _Claimed:
     body_html: str
     attempts: int
     created_at: datetime
+    requeued_at: datetime | None
+
+    @property
+    def retrying_since(self) -> datetime:
+        """Where the give-up period starts: queued, or put back to waiting by an agent."""
+        return self.requeued_at or self.created_at
 
 
 class SendError(Exception):
@@ -62,12 +71,17 @@ class SendError(Exception):
 class OutboxSender:
     """Delivers the pending rows of `OutboundEmail` through the SMTP server of `settings`."""
 
-    def __init__(self, settings: Settings, *, max_attempts: int = 12, batch_size: int = 50) -> None:
-        if max_attempts < 1 or batch_size < 1:
+    def __init__(
+        self, settings: Settings, *, max_attempts: int | None = None, batch_size: int = 50
+    ) -> None:
+        """`max_attempts`: an optional limit on the attempts too (by default only the
+        give-up period of `settings.outbox_give_up_days` counts)."""
+        if (max_attempts is not None and max_attempts < 1) or batch_size < 1:
             raise ValueError("max_attempts and batch_size must be positive")
         self.settings = settings
         self.max_attempts = max_attempts
         self.batch_size = batch_size
+        self.give_up_after = timedelta(days=settings.outbox_give_up_days)
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -118,6 +132,7 @@ class OutboxSender:
         """Take a lease on up to `batch_size` due messages, in one short write transaction."""
         engine = db.current_engine()
         async with engine.transaction():
+            await _expire(now)
             query = (
                 OutboundEmail.select(
                     OutboundEmail.id,
@@ -127,6 +142,7 @@ class OutboxSender:
                     OutboundEmail.body_html,
                     OutboundEmail.attempts,
                     OutboundEmail.created_at,
+                    OutboundEmail.requeued_at,
                 )
                 .where((OutboundEmail.status == "pending") & (OutboundEmail.next_attempt_at <= now))
                 .order_by(OutboundEmail.id)
@@ -148,6 +164,9 @@ class OutboxSender:
             {
                 OutboundEmail.status: "sent",
                 OutboundEmail.sent_at: utcnow(),
+                # The message went out: no copy of its links stays at rest.
+                OutboundEmail.body_text: "",
+                OutboundEmail.body_html: "",
                 OutboundEmail.attempts: message.attempts + 1,
                 OutboundEmail.last_error: "",
             }
@@ -155,20 +174,23 @@ class OutboxSender:
 
     async def _record_failure(self, message: _Claimed, error: str, now: datetime) -> None:
         attempts = message.attempts + 1
+        current = max(now, utcnow())
         values: dict[Any, Any] = {
             OutboundEmail.attempts: attempts,
             OutboundEmail.last_error: error[:ERROR_MAX_LENGTH],
         }
-        if attempts >= self.max_attempts:
+        too_many = self.max_attempts is not None and attempts >= self.max_attempts
+        if too_many or current >= message.retrying_since + self.give_up_after:
             values[OutboundEmail.status] = "failed"
             logger.error(
-                "E-mail %s to %s failed %s times; giving up",
+                "E-mail %s to %s failed %s times since %s; giving up",
                 message.id,
                 message.recipient,
                 attempts,
+                message.retrying_since.isoformat(),
             )
         else:
-            values[OutboundEmail.next_attempt_at] = max(now, utcnow()) + retry_delay(attempts)
+            values[OutboundEmail.next_attempt_at] = current + retry_delay(attempts)
         await OutboundEmail.update(values).where(OutboundEmail.id == message.id)
 
     # -- background loop ---------------------------------------------------------------------
@@ -236,6 +258,29 @@ class OutboxSender:
             raise response.error
         if not response.success or response.status_code != 250:
             raise SendError(f"SMTP status {response.status_code}: {response.status_text!r}")
+
+
+async def _expire(now: datetime) -> None:
+    """Mark expired (and blank) the waiting messages whose link has expired at `now`."""
+    expired = (
+        await OutboundEmail.update(
+            {
+                OutboundEmail.status: "expired",
+                OutboundEmail.body_text: "",
+                OutboundEmail.body_html: "",
+            }
+        )
+        .where(
+            (OutboundEmail.status == "pending")
+            & OutboundEmail.expires_at.is_not_null()
+            & (OutboundEmail.expires_at <= now)
+        )
+        .returning(OutboundEmail.id, OutboundEmail.recipient)
+    )
+    for row in expired:
+        logger.warning(
+            "E-mail %s to %s expired before it could be sent", row["id"], row["recipient"]
+        )
 
 
 async def _sleep(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> bool:

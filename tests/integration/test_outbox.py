@@ -288,5 +288,5 @@ def test_retry_delay_grows_and_is_capped() -> None:
     assert retry_delay(1) == timedelta(seconds=30)
     assert retry_delay(2) == timedelta(seconds=60)
     assert retry_delay(5) == timedelta(minutes=8)
-    assert retry_delay(12) == timedelta(hours=6)
-    assert retry_delay(1000) == timedelta(hours=6)
+    assert retry_delay(12) == timedelta(hours=1)  # capped at one hour (issue 11, item 3)
+    assert retry_delay(1000) == timedelta(hours=1)

@@ -9,11 +9,12 @@ from core.backoffice.sessions import SESSION_IDLE, agent_from_session, open_agen
 from core.backoffice.tables import GESTIONNAIRE, AgentSession
 from core.communes.context import CommuneContext
 from core.mail.mailer import Mailer
+from core.settings import Settings
 from tests.integration.backoffice.conftest import make_agent
 
 
 async def test_housekeeping_purges_expired_agent_sessions(
-    communes: dict[str, CommuneContext], mailer: Mailer
+    communes: dict[str, CommuneContext], mailer: Mailer, settings: Settings
 ) -> None:
     boe = communes["boe"]
     agent = await make_agent(boe, mailer, "gestion@boe.test", GESTIONNAIRE)
@@ -28,7 +29,7 @@ async def test_housekeeping_purges_expired_agent_sessions(
     await AgentSession.update({AgentSession.expires_at: instant - dt.timedelta(seconds=1)}).where(
         AgentSession.id == rows[2]["id"]
     )
-    await housekeeping_round()
+    await housekeeping_round(settings)
     assert await AgentSession.count() == 1
     assert await agent_from_session(kept, boe.id) is not None
     assert await agent_from_session(idle, boe.id) is None
