@@ -169,9 +169,9 @@ async def seed_demo(
     for slug, email, role in DEMO_AGENTS:
         commune_id = config_communes.get(slug)
         if commune_id is not None and slug in contexts:
-            commune = replace(contexts[slug], id=commune_id)
+            agent_commune = replace(contexts[slug], id=commune_id)
             totp_secret = DEMO_TOTP_SECRET if role == ADMINISTRATEUR else None
-            await add_demo_agent(commune, email, role, password_hash, mailer, totp_secret)
+            await add_demo_agent(agent_commune, email, role, password_hash, mailer, totp_secret)
 
     for slug, (message, news) in DEMO_ANNOUNCEMENTS.items():
         commune_id = config_communes.get(slug)

@@ -78,7 +78,8 @@ async def optout_page(commune_id: int, page: int) -> OptoutPage:
 async def _with_payers(commune_id: int, rows: list[dict[str, Any]]) -> list[Optout]:
     if not rows:
         return []
-    account_payer = ACCOUNT_PAYER.resolve()
+    # Found by name (no import of the accounts package): its columns are unknown to mypy.
+    account_payer: Any = ACCOUNT_PAYER.resolve()
     links = (
         await account_payer.select(
             account_payer.account,
