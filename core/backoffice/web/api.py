@@ -63,7 +63,7 @@ def json_answer(status_code: int, content: dict[str, Any]) -> Response[dict[str,
 def _error(request: Request, exc: Exception) -> Response[dict[str, Any]]:
     if isinstance(exc, ApiError):
         return json_answer(exc.status_code, {"ok": False, "error": exc.message})
-    return json_answer(413, {"ok": False, "error": t("api.too_large", **limits_mb())})
+    return json_answer(413, {"ok": False, "error": t("backoffice.api.too_large", **limits_mb())})
 
 
 def bearer_key(request: Request) -> str:
@@ -74,12 +74,12 @@ def bearer_key(request: Request) -> str:
 async def authenticate(request: Request, commune: CommuneContext, address: str) -> ApiKeyInfo:
     """The caller's key, within its limits; raises `ApiError` (429, 401)."""
     if not await throttle.hit(address, PER_ADDRESS):
-        raise ApiError(429, t("api.rate_limited"))
+        raise ApiError(429, t("backoffice.api.rate_limited"))
     key = await verify_api_key(commune.id, bearer_key(request))
     if key is None:
-        raise ApiError(401, t("api.unauthorized"))
+        raise ApiError(401, t("backoffice.api.unauthorized"))
     if not await throttle.hit(str(key.id), PER_KEY):
-        raise ApiError(429, t("api.rate_limited"))
+        raise ApiError(429, t("backoffice.api.rate_limited"))
     return key
 
 
@@ -100,11 +100,11 @@ async def received_files(request: Request) -> tuple[str, bytes, bytes | None]:
                 raise ValueError(CSV_MAX_BYTES)
             name = request.query_params.get("nom", "")
     except ValueError:
-        raise ApiError(413, t("api.too_large", **limits_mb())) from None
+        raise ApiError(413, t("backoffice.api.too_large", **limits_mb())) from None
     except ClientException as exc:  # a broken multipart body
-        raise ApiError(400, t("api.csv_missing")) from exc
+        raise ApiError(400, t("backoffice.api.csv_missing")) from exc
     if csv_data is None or not csv_data.strip():
-        raise ApiError(400, t("api.csv_missing"))
+        raise ApiError(400, t("backoffice.api.csv_missing"))
     return name or DEFAULT_NAME, csv_data, archive
 
 
@@ -136,7 +136,7 @@ class ImportApiController(Controller):
             await imports.update_import_job(
                 job_id, status="failed", report=imports.archive_report(exc), error=exc.message
             )
-            raise ApiError(422, t("api.archive_refused", message=exc.message)) from exc
+            raise ApiError(422, t("backoffice.api.archive_refused", message=exc.message)) from exc
         if dry_run:
             report = await plan_import(commune.id, csv_data, pdfs=pdfs, data_dir=data_dir)
             stored = report_dict(report)
@@ -156,7 +156,7 @@ class ImportApiController(Controller):
                     base_url=settings.base_url,
                 )
             except Exception as exc:
-                await imports.update_import_job(job_id, status="failed", error=t("api.crashed"))
-                raise ApiError(500, t("api.crashed")) from exc
+                await imports.update_import_job(job_id, status="failed", error=t("backoffice.api.crashed"))
+                raise ApiError(500, t("backoffice.api.crashed")) from exc
             stored = await imports.finish_import_job(commune.id, job_id, report, actor)
         return json_answer(200 if report.ok else 422, {**stored, "job": job_id})
