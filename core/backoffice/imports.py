@@ -148,6 +148,9 @@ def _write_files(directory: Path, csv_data: bytes, pdf_archive: bytes | None) ->
     (directory / CSV_NAME).write_bytes(csv_data)
     if pdf_archive is not None:
         (directory / PDF_ARCHIVE_NAME).write_bytes(pdf_archive)
+    else:
+        # A job id used again (a database restored from a backup) must not find an old archive.
+        (directory / PDF_ARCHIVE_NAME).unlink(missing_ok=True)
 
 
 async def update_import_job(
@@ -226,11 +229,11 @@ async def page_import_jobs(
     return ImportJobPage([_info(row) for row in rows], total, page, per_page)
 
 
-def read_job_files(data_dir: Path, job_id: int) -> tuple[bytes, bytes | None]:
-    """The job's CSV and its archive of PDFs, if any (blocking: call it in a thread)."""
+def read_job_files(data_dir: Path, job_id: int, with_archive: bool) -> tuple[bytes, bytes | None]:
+    """The job's CSV and, `with_archive`, its archive of PDFs (blocking: call it in a thread)."""
     directory = import_job_dir(data_dir, job_id)
-    archive = directory / PDF_ARCHIVE_NAME
-    return (directory / CSV_NAME).read_bytes(), archive.read_bytes() if archive.exists() else None
+    archive = (directory / PDF_ARCHIVE_NAME).read_bytes() if with_archive else None
+    return (directory / CSV_NAME).read_bytes(), archive
 
 
 def load_pdfs(archive: bytes | None, limits: ZipLimits | None = None) -> PdfFiles | None:
@@ -323,7 +326,12 @@ async def publish_import_job(
     report. Meant for a background task; a cancelled one leaves "publishing" behind, which
     `fail_interrupted_imports` settles at the next start."""
     try:
-        csv_data, archive = await asyncio.to_thread(read_job_files, data_dir, job_id)
+        job = await get_import_job(commune_id, job_id)
+        if job is None:
+            return {}
+        csv_data, archive = await asyncio.to_thread(
+            read_job_files, data_dir, job_id, job.has_pdf_archive
+        )
         await update_import_job(job_id, progress=15)
         pdfs = await asyncio.to_thread(load_pdfs, archive)
         await update_import_job(job_id, progress=30)

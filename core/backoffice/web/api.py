@@ -156,7 +156,8 @@ class ImportApiController(Controller):
                     base_url=settings.base_url,
                 )
             except Exception as exc:
-                await imports.update_import_job(job_id, status="failed", error=t("backoffice.api.crashed"))
+                crashed = t("backoffice.api.crashed")
+                await imports.update_import_job(job_id, status="failed", error=crashed)
                 raise ApiError(500, t("backoffice.api.crashed")) from exc
             stored = await imports.finish_import_job(commune.id, job_id, report, actor)
         return json_answer(200 if report.ok else 422, {**stored, "job": job_id})
