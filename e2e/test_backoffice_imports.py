@@ -79,9 +79,7 @@ def test_a_gestionnaire_fixes_a_refused_file_then_publishes_it(
     assert_fits_the_width(page)
     page.get_by_role("button", name="Publier les factures").click()
     # The page follows the publication (htmx polling) until it is over.
-    expect(page.get_by_role("heading", level=2, name="Import publié")).to_be_visible(
-        timeout=20_000
-    )
+    expect(page.get_by_role("heading", level=2, name="Import publié")).to_be_visible(timeout=20_000)
     assert_accessible(page)
     assert_fits_the_width(page)
     open_section(page, "Importer des factures")
