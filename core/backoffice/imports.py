@@ -335,8 +335,8 @@ async def publish_import_job(
         await update_import_job(job_id, progress=15)
         pdfs = await asyncio.to_thread(load_pdfs, archive)
         await update_import_job(job_id, progress=30)
-        report = await run_import(
-            commune_id, csv_data, pdfs=pdfs, data_dir=data_dir, env=env, base_url=base_url
+        _, stored = await publish_files(
+            commune_id, job_id, csv_data, pdfs, actor, data_dir=data_dir, env=env, base_url=base_url
         )
     except PdfArchiveError as exc:
         stored = archive_report(exc)
@@ -347,14 +347,36 @@ async def publish_import_job(
         # Logged above; the job's state tells the agent, and the background task ends here.
         await update_import_job(job_id, status="failed", error=t("backoffice.imports.crashed"))
         return {}
-    return await finish_import_job(commune_id, job_id, report, actor)
+    return stored
+
+
+async def publish_files(
+    commune_id: int,
+    job_id: int,
+    csv_data: bytes,
+    pdfs: PdfFiles | None,
+    actor: Actor,
+    *,
+    data_dir: Path,
+    env: jinja2.Environment,
+    base_url: str,
+) -> tuple[ImportReport, dict[str, Any]]:
+    """The import and the job's outcome with its journal entry, in ONE transaction (the
+    importer's joins it): a stop halfway leaves nothing written and the job "publishing",
+    which `fail_interrupted_imports` then rightly calls interrupted with nothing recorded."""
+    async with transaction():
+        report = await run_import(
+            commune_id, csv_data, pdfs=pdfs, data_dir=data_dir, env=env, base_url=base_url
+        )
+        return report, await finish_import_job(commune_id, job_id, report, actor)
 
 
 async def finish_import_job(
     commune_id: int, job_id: int, report: ImportReport, actor: Actor
 ) -> dict[str, Any]:
-    """Store a publication's outcome: "published" and its journal entry in one transaction,
-    or "failed" when the importer refused the file after all (the database changed since)."""
+    """Store a publication's outcome: "published" and its journal entry in one transaction
+    (the caller's, when it has one), or "failed" when the importer refused the file after all
+    (the database changed since the dry run)."""
     stored = report_dict(report)
     counts = counts_of(report)
     if report.errors:

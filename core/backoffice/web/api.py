@@ -32,7 +32,7 @@ from core.backoffice.journal import Actor
 from core.backoffice.web.imports import limits_mb, read_upload
 from core.communes.context import CommuneContext
 from core.i18n import t
-from core.invoices.importer import PdfArchiveError, plan_import, run_import
+from core.invoices.importer import PdfArchiveError, plan_import
 from core.security import throttle
 from core.settings import Settings
 from core.web.dependencies import client_address
@@ -147,10 +147,12 @@ class ImportApiController(Controller):
         else:
             await imports.update_import_job(job_id, status="publishing", progress=30)
             try:
-                report = await run_import(
+                report, stored = await imports.publish_files(
                     commune.id,
+                    job_id,
                     csv_data,
-                    pdfs=pdfs,
+                    pdfs,
+                    actor,
                     data_dir=data_dir,
                     env=request.app.state.portal.env,
                     base_url=settings.base_url,
@@ -158,6 +160,5 @@ class ImportApiController(Controller):
             except Exception as exc:
                 crashed = t("backoffice.api.crashed")
                 await imports.update_import_job(job_id, status="failed", error=crashed)
-                raise ApiError(500, t("backoffice.api.crashed")) from exc
-            stored = await imports.finish_import_job(commune.id, job_id, report, actor)
+                raise ApiError(500, crashed) from exc
         return json_answer(200 if report.ok else 422, {**stored, "job": job_id})
