@@ -1,8 +1,12 @@
 """Importer des factures, at desktop and tablet sizes: a file refused for one bad line, the
-corrected file checked then published; the parent then sees the invoice and gets the alert."""
+corrected file checked then published; the parent then sees the invoice and gets the alert.
+And an administrator's API key, used by a "billing software" (urllib), then revoked."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -95,3 +99,46 @@ def test_a_gestionnaire_fixes_a_refused_file_then_publishes_it(
         lambda m: PARENT in m.recipients and number in m.text, timeout=MAIL_TIMEOUT
     )
     assert "Nouvelles factures" in mail.subject
+
+
+@BACKOFFICE_SIZES
+def test_an_administrator_creates_an_api_key_the_software_uses_then_revokes_it(
+    page: Page, viewport: Viewport, server_process: object, mail_sink: MailSink
+) -> None:
+    base_url = server_process.base_url  # type: ignore[attr-defined]
+    email = agent_address("api-keys", viewport.name)
+    signed_in_agent(page, server_process, mail_sink, email, "administrateur")
+    open_section(page, "Importer des factures")
+    page.get_by_role("link", name="gérer les clés d’API").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Clés d’API")
+    assert_accessible(page)
+    page.get_by_role("button", name="Créer la clé").click()
+    expect(page).to_have_title("Erreur – Clés d’API – Ville de Boé")
+    expect(page.get_by_label("Nom de la clé")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page)
+    label = f"Logiciel {viewport.name}"
+    page.get_by_label("Nom de la clé").fill(label)
+    page.get_by_role("button", name="Créer la clé").click()
+    key = page.get_by_label("Clé d’API", exact=True).input_value()
+    assert key.startswith("pdf_")
+    assert_accessible(page)
+    assert_fits_the_width(page)
+
+    csv = f"{HEADER}\n".encode()  # a header alone: a dry run that finds nothing to do
+    request = urllib.request.Request(  # noqa: S310 (the http:// URL of the test server)
+        url(base_url, "api/imports?dry_run=1"),
+        data=csv,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        assert json.loads(response.read())["dry_run"] is True
+
+    page.goto(url(base_url, "gestion/cles-api"))  # the key is never shown again
+    expect(page.get_by_label("Clé d’API", exact=True)).to_have_count(0)
+    expect(page.get_by_role("table")).to_contain_text(key[:8])
+    page.get_by_role("button", name=f"Révoquer la clé {label}").click()
+    expect(page.get_by_role("status")).to_contain_text("La clé est révoquée")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310
+    assert refused.value.code == 401
