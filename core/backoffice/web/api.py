@@ -33,6 +33,7 @@ from core.backoffice.web.imports import limits_mb, read_upload
 from core.communes.context import CommuneContext
 from core.i18n import t
 from core.invoices.importer import PdfArchiveError, plan_import
+from core.mail.mailer import Mailer
 from core.security import throttle
 from core.settings import Settings
 from core.web.dependencies import client_address
@@ -119,7 +120,7 @@ class ImportApiController(Controller):
         request_max_body_size=UPLOAD_MAX_BYTES,
     )
     async def import_invoices(
-        self, request: Request, commune: CommuneContext, settings: Settings
+        self, request: Request, commune: CommuneContext, settings: Settings, mailer: Mailer
     ) -> Response[dict[str, Any]]:
         address = client_address(request, settings)
         key = await authenticate(request, commune, address)
@@ -154,8 +155,8 @@ class ImportApiController(Controller):
                     pdfs,
                     actor,
                     data_dir=data_dir,
-                    env=request.app.state.portal.env,
-                    base_url=settings.base_url,
+                    env=mailer.env,
+                    base_url=mailer.base_url,
                 )
             except Exception as exc:
                 crashed = t("backoffice.api.crashed")

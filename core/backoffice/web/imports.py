@@ -36,6 +36,7 @@ from core.backoffice.web.access import BackofficeController, backoffice_root, pe
 from core.backoffice.web.pages import backoffice_page
 from core.communes.context import CommuneContext
 from core.i18n import t
+from core.mail.mailer import Mailer
 from core.settings import Settings
 from core.web.dependencies import client_address
 from core.web.forms import Problems
@@ -177,20 +178,20 @@ class ImportController(BackofficeController):
         commune: CommuneContext,
         agent: SignedInAgent,
         settings: Settings,
+        mailer: Mailer,
         job_id: int,
     ) -> Redirect:
         if await imports.get_import_job(commune.id, job_id) is None:
             raise NotFoundException()
         if not await imports.start_publishing(commune.id, job_id):
             return Redirect(path=_job_url(commune, job_id), status_code=303)
-        portal = request.app.state.portal
         work = imports.publish_import_job(
             commune.id,
             job_id,
             agent.agent.actor(client_address(request, settings)),
             data_dir=Path(settings.data_dir),
-            env=portal.env,
-            base_url=settings.base_url,
+            env=mailer.env,  # the alerts are rendered as every e-mail is
+            base_url=mailer.base_url,
         )
         start_in_background(request, work)
         return Redirect(path=_job_url(commune, job_id) + "?info=import_publishing", status_code=303)
