@@ -68,10 +68,10 @@ async def read_upload(value: object, limit: int) -> bytes | None:
     return data
 
 
-async def uploaded_files(
-    form: Any, csv_field: str, pdf_field: str
-) -> tuple[Any, bytes, bytes | None]:
-    """The CSV upload, its content and the archive's; raises `Problems` naming the field."""
+async def uploaded_files(form: Any) -> tuple[str, bytes, bytes | None]:
+    """The CSV's name and content, and the archive's content (fields `csv` and `pdfs`);
+    raises `Problems` naming the field."""
+    csv_field, pdf_field = "csv", "pdfs"
     problems = Problems()
     upload = form.get(csv_field)
     csv_data = archive = None
@@ -90,7 +90,7 @@ async def uploaded_files(
         problems.add(pdf_field, t("backoffice.imports.zip_too_large", max=ARCHIVE_MAX_BYTES // MiB))
     if problems.errors or csv_data is None:
         raise problems
-    return upload, csv_data, archive
+    return upload.filename, csv_data, archive
 
 
 def start_in_background(request: Request, work: Coroutine[Any, Any, Any]) -> None:
@@ -131,13 +131,13 @@ class ImportController(BackofficeController):
     ) -> Response[Any]:
         form = await request.form()
         try:
-            upload, csv_data, archive = await uploaded_files(form, "csv", "pdfs")
+            file_name, csv_data, archive = await uploaded_files(form)
         except Problems as problems:
             return await self._list_page(request, commune, agent, 1, problems.errors, 422)
         data_dir = Path(settings.data_dir)
         actor = agent.agent.actor(client_address(request, settings))
         job_id = await imports.create_import_job(
-            commune.id, upload.filename, "web", csv_data, data_dir, actor, pdf_archive=archive
+            commune.id, file_name, "web", csv_data, data_dir, actor, pdf_archive=archive
         )
         await imports.check_import_job(commune.id, job_id, csv_data, archive, data_dir)
         return Redirect(path=_job_url(commune, job_id), status_code=303)
