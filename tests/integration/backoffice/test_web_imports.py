@@ -193,7 +193,13 @@ async def test_another_communes_import_is_not_found(portal: Portal) -> None:
 async def test_a_publication_interrupted_by_a_stop_is_failed_at_start_up(portal: Portal) -> None:
     await signed_in_agent(portal, "boe", "gestion@boe.test", GESTIONNAIRE)
     job = await uploaded_job(portal, invoices_csv("F-1"))
-    await ImportJob.update({ImportJob.status: "publishing"}).where(ImportJob.id == job)
+    await ImportJob.update({ImportJob.status: "publishing", ImportJob.progress: 30}).where(
+        ImportJob.id == job
+    )
+    # While it publishes, the page shows the progress and polls its own block.
+    running = await portal.client.get(f"{IMPORTS}/{job}")
+    assert '<progress class="progress" max="100" value="30"' in running.text
+    assert f'hx-get="{IMPORTS}/{job}" hx-trigger="every 1s" hx-target="this"' in running.text
     assert await imports.fail_interrupted_imports() == 1
     page = await portal.client.get(f"{IMPORTS}/{job}")
     assert "interrompue par un arrêt du serveur" in page.text
