@@ -38,10 +38,14 @@ from core.accounts.profile import ProfileController
 from core.accounts.sessions import purge_expired_sessions
 from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
+from core.backoffice.imports import fail_interrupted_imports
 from core.backoffice.sessions import purge_expired_agent_sessions
 from core.backoffice.web.access import NotPermitted
+from core.backoffice.web.api import ImportApiController
+from core.backoffice.web.api_keys import ApiKeyController
 from core.backoffice.web.auth import BackofficeAuthController
 from core.backoffice.web.dashboard import DashboardController
+from core.backoffice.web.imports import ImportController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
 from core.communes.services import sync_communes
@@ -144,6 +148,9 @@ def create_app(
             AnnouncementController,
             ContactController,
             AlertAddressController,
+            ImportController,
+            ApiKeyController,
+            ImportApiController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],
@@ -192,6 +199,8 @@ def _lifespan(
         try:
             ids = await sync_communes(portal.config)
             portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
+            # An import this process's predecessor was publishing when it stopped.
+            await fail_interrupted_imports()
             if settings.run_outbox_sender:
                 portal.background.append(asyncio.create_task(_run_outbox(settings)))
             portal.background.append(asyncio.create_task(_housekeeping(settings)))

@@ -11,4 +11,5 @@ from core.i18n import t
 def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
     return [
         BackofficeSection(t("backoffice.menu.dashboard"), "", "dashboard.read", order=10),
+        BackofficeSection(t("backoffice.imports.menu"), "imports", "invoices.import", order=20),
     ]

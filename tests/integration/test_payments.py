@@ -351,6 +351,7 @@ def test_only_the_services_routes_skip_csrf(pay: Payments) -> None:
         ("/{slug:str}/payfip/retour", "POST"),
         ("/{slug:str}/tipi/retour", "GET"),
         ("/{slug:str}/tipi/retour", "POST"),
+        ("/{slug:str}/api/imports", "POST"),  # the import API: a key, no cookie
     }
 
 
