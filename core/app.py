@@ -35,6 +35,7 @@ from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
 from core.backoffice.web.access import NotPermitted
 from core.backoffice.web.auth import BackofficeAuthController
+from core.backoffice.suspension import request_cache_middleware
 from core.backoffice.web.dashboard import DashboardController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
@@ -151,7 +152,7 @@ def create_app(
             cookie_samesite="lax",
             header_name=CSRF_HEADER,
         ),
-        middleware=[SecurityHeadersMiddleware()],
+        middleware=[SecurityHeadersMiddleware(), request_cache_middleware],
         plugins=[HTMXPlugin()],
         exception_handlers={
             LoginRequired: _login_required,
