@@ -33,10 +33,12 @@ from core.accounts.profile import ProfileController
 from core.accounts.sessions import purge_expired_sessions
 from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
+from core.backoffice.suspension import request_cache_middleware
 from core.backoffice.web.access import NotPermitted
 from core.backoffice.web.auth import BackofficeAuthController
-from core.backoffice.suspension import request_cache_middleware
 from core.backoffice.web.dashboard import DashboardController
+from core.backoffice.web.payments import PaymentsController
+from core.backoffice.web.suspension import SuspensionController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
 from core.communes.services import sync_communes
@@ -138,6 +140,8 @@ def create_app(
             AnnouncementController,
             ContactController,
             AlertAddressController,
+            PaymentsController,
+            SuspensionController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],

@@ -11,8 +11,8 @@ from core.i18n import t
 def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
     return [
         BackofficeSection(t("backoffice.menu.dashboard"), "", "dashboard.read", order=10),
-        BackofficeSection(t("backoffice.menu.payments"), "paiements", "payments.read", order=30),
+        BackofficeSection(t("backoffice.payments.menu"), "paiements", "payments.read", order=30),
         BackofficeSection(
-            t("backoffice.menu.online_payment"), "paiement-en-ligne", "payments.read", order=40
+            t("backoffice.online_payment.menu"), "paiement-en-ligne", "payments.read", order=40
         ),
     ]
