@@ -4,6 +4,7 @@ back office's lists and exports (the simulator is used where the service must an
 from __future__ import annotations
 
 import datetime as dt
+
 from core.communes.tables import Commune, Regie
 from core.db import transaction
 from core.invoices.tables import PAID as INVOICE_PAID
