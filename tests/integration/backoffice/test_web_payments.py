@@ -13,17 +13,17 @@ from core.backoffice.tables import GESTIONNAIRE, LECTEUR, PaymentReview
 from core.invoices.tables import PAID, TO_PAY
 from core.mail.tables import OutboundEmail
 from core.payments.tables import PaymentAttempt
+from tests.integration import test_payments
 from tests.integration.backoffice.payment_rows import add_attempt, add_regie
 from tests.integration.backoffice.web import commune_of, signed_in_agent
 from tests.integration.conftest import Portal, add_invoice, add_payer
-from tests.integration.test_payments import (  # noqa: F401 - fixtures
-    Payments,
-    claire_with_invoices,
-    pay,
-    simulator,
-)
+from tests.integration.test_payments import Payments, claire_with_invoices
 
 LIST = "/boe/gestion/paiements/"
+
+# The payment tests' fixtures: the portal paying through the PayFiP simulator.
+simulator = test_payments.simulator
+pay = test_payments.pay
 
 
 async def post(portal: Portal, path: str, data: dict[str, str]) -> Any:
