@@ -89,7 +89,11 @@ class SuspensionController(BackofficeController):
             raise NotPermitted() from exc
         except Problems as problems:
             key = form.get("regie", COMMUNE_KEY)
-            errors = {f"{name}-{key}": messages for name, messages in problems.errors.items()}
+            # An unknown régie has no form on the page: its message goes on top.
+            errors = {
+                "form" if name == "regie" else f"{name}-{key}": messages
+                for name, messages in problems.errors.items()
+            }
             return await _page(request, commune, agent, errors=errors, values=form)
         return Redirect(path=_url(commune, "payment_suspended"), status_code=303)
 
