@@ -451,29 +451,13 @@ async def decide(
     (invoices untouched) an attempt in review; the flash key of the outcome. Raises `Problems`
     for the form, `ReviewRefused` when the decision cannot be applied."""
     _check(agent, commune.id, "payments.review")
-    comment = comment.strip()
-    if decision not in (REVIEW_CONFIRMED, REVIEW_CLOSED):
-        raise _problem("decision", t("backoffice.payments.review.decision_missing"))
-    if not comment:
-        raise _problem("commentaire", t("backoffice.payments.review.comment_missing"))
-    if len(comment) > COMMENT_MAX_LENGTH:
-        raise _problem(
-            "commentaire", t("backoffice.payments.review.comment_too_long", max=COMMENT_MAX_LENGTH)
-        )
+    comment = _valid_decision(decision, comment)
     detail = await payment_detail(commune.id, attempt_id)
     if detail is None:
         raise LookupError(attempt_id)
     if not detail.in_review:
         raise ReviewRefused("not_in_review")
-    outcome = None
-    if decision == REVIEW_CONFIRMED:
-        outcome = await _ask(commune, attempt_id)
-        if outcome is None:
-            raise ReviewRefused("unavailable")
-        if outcome.result != "paid" or not outcome.verified:
-            raise ReviewRefused("not_paid")
-        if mismatches(detail.attempt, outcome):
-            raise ReviewRefused("mismatch")
+    outcome = await _paid_answer(commune, detail) if decision == REVIEW_CONFIRMED else None
     async with transaction():
         # Only an attempt still in review is decided: a second click finds it decided.
         reopened = await (
@@ -517,6 +501,32 @@ async def decide(
             after={"state": after_state, "decision": decision, "comment": comment},
         )
     return f"payments_review_{decision}"
+
+
+def _valid_decision(decision: str, comment: str) -> str:
+    """The comment, stripped; `Problems` when the decision or the comment is missing."""
+    comment = comment.strip()
+    if decision not in (REVIEW_CONFIRMED, REVIEW_CLOSED):
+        raise _problem("decision", t("backoffice.payments.review.decision_missing"))
+    if not comment:
+        raise _problem("commentaire", t("backoffice.payments.review.comment_missing"))
+    if len(comment) > COMMENT_MAX_LENGTH:
+        raise _problem(
+            "commentaire", t("backoffice.payments.review.comment_too_long", max=COMMENT_MAX_LENGTH)
+        )
+    return comment
+
+
+async def _paid_answer(commune: CommuneContext, detail: PaymentDetail) -> PaymentOutcome:
+    """The service's own answer, if it says paid and matches the attempt; else `ReviewRefused`."""
+    outcome = await _ask(commune, int(detail.attempt["id"]))
+    if outcome is None:
+        raise ReviewRefused("unavailable")
+    if outcome.result != "paid" or not outcome.verified:
+        raise ReviewRefused("not_paid")
+    if mismatches(detail.attempt, outcome):
+        raise ReviewRefused("mismatch")
+    return outcome
 
 
 def _check(agent: AgentInfo, commune_id: int, permission: str) -> None:
