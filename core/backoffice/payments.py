@@ -367,7 +367,9 @@ async def recheck(
     async with transaction():
         await PaymentAttempt.update(
             {
-                PaymentAttempt.detail: json.dumps(dict(outcome.raw), ensure_ascii=False),
+                PaymentAttempt.detail: json.dumps(
+                    dict(outcome.raw), ensure_ascii=False, sort_keys=True
+                ),
                 PaymentAttempt.last_checked_at: now(),
                 PaymentAttempt.checks: PaymentAttempt.checks + 1,
             }

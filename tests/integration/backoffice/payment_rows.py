@@ -87,7 +87,15 @@ async def add_attempt(
 async def add_settled_invoices(
     slug: str, payer_id: int, count: int, *, paid_at: dt.datetime, amount: int = 1250
 ) -> None:
-    """`count` invoices, each settled by its own paid attempt, in a few bulk inserts."""
+    """`count` invoices, each settled by its own paid attempt, in bulk inserts of 500 rows
+    (PostgreSQL takes at most 32,767 parameters a query)."""
+    for first in range(0, count, 500):
+        await _settled_chunk(slug, payer_id, range(first, min(count, first + 500)), paid_at, amount)
+
+
+async def _settled_chunk(
+    slug: str, payer_id: int, numbers: range, paid_at: dt.datetime, amount: int
+) -> None:
     commune_id, regie_id = await ids_of(slug, "CANT")
     async with transaction():
         invoices = await Invoice.insert(
@@ -106,7 +114,7 @@ async def add_settled_invoices(
                     published_at=paid_at,
                     updated_at=paid_at,
                 )
-                for i in range(count)
+                for i in numbers
             )
         ).returning(Invoice.id)
         attempts = await PaymentAttempt.insert(
@@ -127,7 +135,7 @@ async def add_settled_invoices(
                     created_at=paid_at,
                     updated_at=paid_at,
                 )
-                for i in range(count)
+                for i in numbers
             )
         ).returning(PaymentAttempt.id)
         await PaymentAttemptInvoice.insert(
