@@ -217,6 +217,7 @@ async def _detail(
         errors=errors or {},
         values=values or {},
         may_review=can(agent.agent, "payments.review"),
+        provider_label=getattr(providers(commune).get(detail.attempt["provider"]), "label", ""),
     )
 
 
