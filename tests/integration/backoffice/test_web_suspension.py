@@ -14,7 +14,7 @@ from core.backoffice.tables import GESTIONNAIRE, LECTEUR
 from core.payments.tables import PaymentAttempt
 from tests.integration import test_payments
 from tests.integration.backoffice.web import commune_of, signed_in_agent
-from tests.integration.conftest import Portal
+from tests.integration.conftest import Portal, add_invoice
 from tests.integration.test_payments import Payments, claire_with_invoices
 
 PAGE = "/boe/gestion/paiement-en-ligne/"
@@ -73,7 +73,9 @@ async def test_a_suspension_reaches_the_parents_at_once(pay: Payments) -> None:
 
 
 async def test_a_regie_suspension_with_the_default_text(pay: Payments) -> None:
-    cantine, garderie = await claire_with_invoices(pay, 5000, 3000)
+    (cantine,) = await claire_with_invoices(pay, 5000)
+    payer = (await pay.invoice(cantine))["payer"]
+    garderie = await add_invoice("boe", payer, "GARD-1", regie="GARD", amount=3000)
     await signed_in_agent(pay.portal, "boe", "gestion@boe.test", GESTIONNAIRE)
     response = await post(pay.portal, SUSPEND, {"regie": "CANT", "message": ""})
     assert response.status_code == 303
@@ -83,9 +85,9 @@ async def test_a_regie_suspension_with_the_default_text(pay: Payments) -> None:
     # The selection says why, and the other régie is still paid online.
     selection = html.unescape((await pay.client.get("/boe/paiement/selection")).text)
     assert default in selection
+    assert "Payer la facture" in await pay.detail(garderie)
     await post(pay.portal, RESUME, {"regie": "CANT"})
     assert "Payer la facture" in await pay.detail(cantine)
-    assert garderie
 
 
 async def test_the_suspensions_are_read_once_per_request(
