@@ -40,12 +40,15 @@ from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
 from core.backoffice.imports import fail_interrupted_imports
 from core.backoffice.sessions import purge_expired_agent_sessions
+from core.backoffice.suspension import request_cache_middleware
 from core.backoffice.web.access import NotPermitted
 from core.backoffice.web.api import ImportApiController
 from core.backoffice.web.api_keys import ApiKeyController
 from core.backoffice.web.auth import BackofficeAuthController
 from core.backoffice.web.dashboard import DashboardController
 from core.backoffice.web.imports import ImportController
+from core.backoffice.web.payments import PaymentsController
+from core.backoffice.web.suspension import SuspensionController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
 from core.communes.services import sync_communes
@@ -151,6 +154,8 @@ def create_app(
             ImportController,
             ApiKeyController,
             ImportApiController,
+            PaymentsController,
+            SuspensionController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],
@@ -172,6 +177,7 @@ def create_app(
                     header_name=CSRF_HEADER,
                 ),
             ),
+            request_cache_middleware,
         ],
         plugins=[HTMXPlugin()],
         exception_handlers={

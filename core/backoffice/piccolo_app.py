@@ -12,6 +12,7 @@ from core.backoffice.tables import (
     ApiKey,
     ImportJob,
     JournalEntry,
+    PaymentReview,
     PaymentSuspension,
 )
 
@@ -27,6 +28,7 @@ APP_CONFIG = AppConfig(
         ApiKey,
         PaymentSuspension,
         ImportJob,
+        PaymentReview,
     ],
     migration_dependencies=["core.piccolo_app"],
     commands=[],

@@ -1,8 +1,9 @@
 """What each role may do in a commune's back office: one table, one function.
 
 - lecteur: reads (dashboard, payments, messages, families) but exports nothing personal;
-- gestionnaire: works on invoices, payments, messages and families;
-- administrateur: everything, in the agent's commune (agents, API keys, journal, suspensions);
+- gestionnaire: works on invoices, payments (suspending online payment too), messages and
+  families;
+- administrateur: everything, in the agent's commune (agents, API keys, journal);
 - superviseur: like an administrateur, in every commune.
 
 Which commune an agent may act in is the session's business (`agent_from_session`); `can()`
@@ -25,7 +26,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "payments.read": _EVERYONE,
     "payments.review": _WORKERS,
     "payments.export": _WORKERS,
-    "suspension.write": _ADMINS,
+    "suspension.write": _WORKERS,  # gestionnaires manage payments, suspensions included
     "messages.write": _WORKERS,
     "contact.read": _EVERYONE,
     "contact.reply": _WORKERS,

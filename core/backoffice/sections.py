@@ -12,4 +12,8 @@ def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
     return [
         BackofficeSection(t("backoffice.menu.dashboard"), "", "dashboard.read", order=10),
         BackofficeSection(t("backoffice.imports.menu"), "imports", "invoices.import", order=20),
+        BackofficeSection(t("backoffice.payments.menu"), "paiements", "payments.read", order=30),
+        BackofficeSection(
+            t("backoffice.online_payment.menu"), "paiement-en-ligne", "payments.read", order=40
+        ),
     ]

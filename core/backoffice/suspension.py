@@ -3,13 +3,21 @@
 One row per (commune, régie), or per commune for a whole-commune suspension; deleting the row
 resumes. `suspensions_for()` reads a commune's rows in one indexed query, for the parents'
 pages; `is_suspended()` answers for one régie. Suspending and resuming are journalled.
+
+The parents' pages ask once per request: `request_suspensions()` keeps what it read in a
+request-scoped cache (a context variable that `request_cache_middleware` gives each request),
+so a list of 20 invoices costs one query, and a suspension shows on the very next request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core.backoffice import journal
 from core.backoffice.identity import AgentInfo, NotAllowed
@@ -135,8 +143,49 @@ async def suspensions_for(commune_id: int) -> dict[str | None, str]:
 async def is_suspended(commune_id: int, regie_code: str) -> str | None:
     """The text parents read when online payment is suspended for `regie_code` (its own
     suspension's, else the commune's), or None when they may pay."""
-    suspensions = await suspensions_for(commune_id)
+    return suspension_text(await suspensions_for(commune_id), regie_code)
+
+
+_request_cache: ContextVar[dict[int, dict[str | None, str]] | None] = ContextVar(
+    "payment_suspensions", default=None
+)
+
+
+async def request_suspensions(commune_id: int) -> dict[str | None, str]:
+    """`suspensions_for(commune_id)`, read once per request (every time outside a request)."""
+    cache = _request_cache.get()
+    if cache is None:
+        return await suspensions_for(commune_id)
+    if commune_id not in cache:
+        cache[commune_id] = await suspensions_for(commune_id)
+    return cache[commune_id]
+
+
+def cached_suspensions(commune_id: int) -> dict[str | None, str] | None:
+    """What `request_suspensions()` already read in this request, or None (for sync code)."""
+    cache = _request_cache.get()
+    return None if cache is None else cache.get(commune_id)
+
+
+def suspension_text(suspensions: dict[str | None, str], regie_code: str) -> str | None:
+    """The text parents read for `regie_code` (its own suspension's, else the commune's)."""
     return suspensions.get(regie_code, suspensions.get(None))
+
+
+def request_cache_middleware(app: ASGIApp) -> ASGIApp:
+    """Give each HTTP request an empty cache of suspensions (never shared between requests)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        token = _request_cache.set({})
+        try:
+            await app(scope, receive, send)
+        finally:
+            _request_cache.reset(token)
+
+    return middleware
 
 
 async def _regie_id(commune_id: int, regie_code: str | None) -> int | None:

@@ -20,6 +20,7 @@ from piccolo.columns import (
 from piccolo.table import Table
 
 from core.communes.tables import Commune, Regie
+from core.payments.tables import PaymentAttempt
 
 # Roles (see core.backoffice.roles for what each may do).
 ADMINISTRATEUR = "administrateur"
@@ -173,3 +174,20 @@ class ImportJob(Table, tablename="import_job"):
     created_at = Timestamptz()
     finished_at = Timestamptz(null=True, default=None)
     error = Text(default="")
+
+
+# Decisions an agent takes on a payment in review (core.backoffice.payments).
+REVIEW_CONFIRMED = "confirmed"
+REVIEW_CLOSED = "closed"
+
+
+class PaymentReview(Table, tablename="payment_review"):
+    """An agent's decision on a payment attempt that was in review, with the mandatory comment;
+    one per attempt (a decided attempt is final)."""
+
+    commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
+    attempt = ForeignKey(PaymentAttempt, on_delete=OnDelete.cascade, null=False, unique=True)
+    agent = ForeignKey(Agent, on_delete=OnDelete.set_null, null=True)
+    decision = Varchar(length=16, help_text="confirmed (invoices settled) or closed (untouched)")
+    comment = Text(help_text="Why: what the agent checked with the service or the family")
+    decided_at = Timestamptz()

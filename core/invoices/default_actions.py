@@ -2,7 +2,8 @@
 
 - "Télécharger le PDF", on every invoice;
 - "Le paiement a été temporairement suspendu", on an invoice still to pay whose commune or régie
-  has `payment_suspended = true`; it blocks online payment;
+  has `payment_suspended = true`, or the agent's text where the back office suspended online
+  payment (`core.backoffice.suspension`, read once per request); it blocks online payment;
 - "Payer la facture" (kind "payment"), when a payment service pays the invoice's régie; it
   leads to the selection of invoices where the commune has `payment_basket = true`;
 - the notice of an online payment holding the invoice (in progress, declared, in review); it
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+from core.backoffice.suspension import cached_suspensions, request_suspensions, suspension_text
 from core.communes.context import CommuneContext
 from core.hookspecs import InvoiceAction, hookimpl
 from core.i18n import t
@@ -27,12 +29,26 @@ PDF_ORDER = 20
 PAY_ORDER = 30
 
 
-def payment_suspended(commune: CommuneContext, invoice: InvoiceView) -> bool:
-    """Whether the commune, or the invoice's régie, has suspended online payment."""
+def payment_suspended(
+    commune: CommuneContext,
+    invoice: InvoiceView,
+    suspensions: dict[str | None, str] | None = None,
+) -> str | None:
+    """The text parents read when online payment of `invoice` is suspended, else None.
+
+    The back office's suspension (`suspensions`, régie code or None -> text) comes first, with
+    its text; then the TOML's `payment_suspended` (commune or régie), with the default text.
+    """
+    if suspensions:
+        text = suspension_text(suspensions, invoice.regie_code)
+        if text is not None:
+            return text
     if commune.config.payment_suspended:
-        return True
+        return t("invoices.notice.suspended")
     regie = commune.config.regie(invoice.regie_code)
-    return regie is not None and regie.payment_suspended
+    if regie is not None and regie.payment_suspended:
+        return t("invoices.notice.suspended")
+    return None
 
 
 def _to_pay(invoice: InvoiceView) -> bool:
@@ -40,7 +56,9 @@ def _to_pay(invoice: InvoiceView) -> bool:
 
 
 @hookimpl
-def invoice_actions(commune: CommuneContext, invoice: InvoiceView) -> list[InvoiceAction]:
+async def invoice_actions(commune: CommuneContext, invoice: InvoiceView) -> list[InvoiceAction]:
+    # Only an invoice still to pay asks the database (once per request, whatever the count).
+    suspensions = await request_suspensions(commune.id) if _to_pay(invoice) else None
     actions = [
         InvoiceAction(
             label=t("invoices.action.pdf"),
@@ -49,10 +67,11 @@ def invoice_actions(commune: CommuneContext, invoice: InvoiceView) -> list[Invoi
             order=PDF_ORDER,
         )
     ]
-    if _to_pay(invoice) and payment_suspended(commune, invoice):
+    suspended = payment_suspended(commune, invoice, suspensions) if _to_pay(invoice) else None
+    if suspended is not None:
         actions.append(
             InvoiceAction(
-                label=t("invoices.notice.suspended"),
+                label=suspended,
                 kind="notice",
                 order=NOTICE_ORDER,
                 blocks_payment=True,
@@ -88,7 +107,11 @@ def hold_notice(hold: Hold) -> str:
 
 @hookimpl
 def invoice_is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool | None:
-    if not _to_pay(invoice) or payment_suspended(commune, invoice):
+    # Sync hook: it sees the suspensions `invoice_actions` read in this request (always first,
+    # see `core.invoices.services.actions_for`), whose notice blocks payment anyway.
+    if not _to_pay(invoice):
+        return False
+    if payment_suspended(commune, invoice, cached_suspensions(commune.id)) is not None:
         return False
     if invoice.payment_hold is not None:
         return False

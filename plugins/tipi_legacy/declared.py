@@ -110,11 +110,8 @@ async def _invoices_of(commune_id: int, attempt_ids: list[int]) -> dict[int, lis
             PaymentAttemptInvoice.attempt,
             PaymentAttemptInvoice.amount_cents,
             PaymentAttemptInvoice.invoice.number.as_alias("number"),
-            # Piccolo's chained foreign keys are typed loosely: `payer` may be any column.
-            PaymentAttemptInvoice.invoice.payer.name.as_alias("payer"),  # type: ignore[union-attr]
-            PaymentAttemptInvoice.invoice.payer.external_ref.as_alias(  # type: ignore[union-attr]
-                "payer_ref"
-            ),
+            PaymentAttemptInvoice.invoice._.payer._.name.as_alias("payer"),
+            PaymentAttemptInvoice.invoice._.payer._.external_ref.as_alias("payer_ref"),
         )
         .where(
             PaymentAttemptInvoice.attempt.is_in(attempt_ids)

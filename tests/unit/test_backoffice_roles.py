@@ -16,7 +16,7 @@ MATRIX: dict[str, tuple[bool, bool, bool, bool]] = {
     "payments.read": (True, True, True, True),
     "payments.review": (False, True, True, True),
     "payments.export": (False, True, True, True),
-    "suspension.write": (False, False, True, True),
+    "suspension.write": (False, True, True, True),
     "messages.write": (False, True, True, True),
     "contact.read": (True, True, True, True),
     "contact.reply": (False, True, True, True),

@@ -69,9 +69,9 @@ async def test_suspend_and_resume(communes: dict[str, CommuneContext], mailer: M
 async def test_refusals(communes: dict[str, CommuneContext], mailer: Mailer) -> None:
     boe, aure = communes["boe"], communes["aure"]
     admin = await make_agent(boe, mailer, "admin@boe.test", "administrateur")
-    worker = await make_agent(boe, mailer, "g@boe.test", "gestionnaire")
+    reader = await make_agent(boe, mailer, "l@boe.test", "lecteur")
     with pytest.raises(NotAllowed):
-        await suspend(boe.id, None, "", worker)
+        await suspend(boe.id, None, "", reader)
     with pytest.raises(NotAllowed):
         await suspend(aure.id, None, "", admin)
     with pytest.raises(Problems) as unknown:
