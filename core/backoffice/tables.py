@@ -19,6 +19,7 @@ from piccolo.columns import (
 from piccolo.table import Table
 
 from core.communes.tables import Commune, Regie
+from core.contact.tables import ContactMessage
 
 # Roles (see core.backoffice.roles for what each may do).
 ADMINISTRATEUR = "administrateur"
@@ -156,3 +157,12 @@ class ImportJob(Table, tablename="import_job"):
     created_at = Timestamptz()
     finished_at = Timestamptz(null=True, default=None)
     error = Text(default="")
+
+
+class ContactReply(Table, tablename="contact_reply"):
+    """An agent's answer to a parent's contact message, e-mailed to the parent (outbox)."""
+
+    message = ForeignKey(ContactMessage, on_delete=OnDelete.cascade, null=False, index=True)
+    agent = ForeignKey(Agent, on_delete=OnDelete.set_null, null=True)
+    body = Text(help_text="Plain text, as e-mailed")
+    sent_at = Timestamptz()
