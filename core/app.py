@@ -34,6 +34,7 @@ from core.accounts.sessions import purge_expired_sessions
 from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
 from core.backoffice.web.access import NotPermitted
+from core.backoffice.web.announcements import ImportantMessageController, NewsController
 from core.backoffice.web.auth import BackofficeAuthController
 from core.backoffice.web.dashboard import DashboardController
 from core.communes.context import CommuneContext
@@ -137,6 +138,8 @@ def create_app(
             AnnouncementController,
             ContactController,
             AlertAddressController,
+            ImportantMessageController,
+            NewsController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],

@@ -11,4 +11,14 @@ from core.i18n import t
 def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
     return [
         BackofficeSection(t("backoffice.menu.dashboard"), "", "dashboard.read", order=10),
+        BackofficeSection(
+            t("announcements.backoffice.menu_message"),
+            "message-important",
+            "messages.write",
+            order=50,
+        ),
+        BackofficeSection(
+            t("announcements.backoffice.menu_news"), "actualites", "messages.write", order=60
+        ),
+        BackofficeSection(t("contact.backoffice.menu"), "messages", "contact.read", order=70),
     ]
