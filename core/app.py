@@ -36,6 +36,7 @@ from core.announcements.controllers import AnnouncementController
 from core.backoffice.web.access import NotPermitted
 from core.backoffice.web.announcements import ImportantMessageController, NewsController
 from core.backoffice.web.auth import BackofficeAuthController
+from core.backoffice.web.contact import ContactMessagesController
 from core.backoffice.web.dashboard import DashboardController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
@@ -140,6 +141,7 @@ def create_app(
             AlertAddressController,
             ImportantMessageController,
             NewsController,
+            ContactMessagesController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from piccolo.query.functions.aggregate import Count, Sum
 
 from core.accounts.tables import Account, AccountPayer, Payer
+from core.backoffice.contact import count_not_handled
 from core.backoffice.imports import ImportJobInfo, list_import_jobs
 from core.clock import now
 from core.communes.tables import Regie
@@ -54,6 +55,7 @@ class Dashboard:
     families_with_account: Share
     paid_online_month: Share
     paid_online_year: Share
+    contact_not_handled: int = 0
 
     @property
     def due_total_cents(self) -> int:
@@ -83,6 +85,7 @@ async def dashboard(commune_id: int, today: dt.date | None = None) -> Dashboard:
         families_with_account=await _families_with_account(commune_id),
         paid_online_month=await _paid_online_since(commune_id, month_start),
         paid_online_year=await _paid_online_since(commune_id, year_start),
+        contact_not_handled=await count_not_handled(commune_id),
     )
 
 
