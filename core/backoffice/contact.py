@@ -254,6 +254,7 @@ async def reply(
             agent.actor(client_ip),
             commune_id=commune.id,
             target=_target(row),
-            after={"to": row["email"], "reply": body},
+            # Where it went, not what it said: the thread keeps the text.
+            after={"to": row["email"]},
         )
     return True

@@ -79,7 +79,8 @@ async def test_read_reply_and_mark_handled(portal: Portal) -> None:
     assert "http://portail.test/boe/contact" in mail.text
     page = (await portal.client.get(response.headers["location"])).text
     assert "Votre réponse est envoyée à la famille" in page
-    assert "&lt;i&gt;Cordialement&lt;/i&gt;" in page and "Réponse de Agent gestionnaire" in page
+    assert "&lt;i&gt;Cordialement&lt;/i&gt;" in page
+    assert "Réponse envoyée par Agent gestionnaire" in page
     assert "Traité</span> le" in page and "Marquer comme traité" not in page
     row = await ContactMessage.select().where(ContactMessage.id == first).first()
     assert row["handled_at"] is not None and row["handled_by"] is not None
