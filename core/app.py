@@ -42,9 +42,11 @@ from core.backoffice.imports import fail_interrupted_imports
 from core.backoffice.sessions import purge_expired_agent_sessions
 from core.backoffice.suspension import request_cache_middleware
 from core.backoffice.web.access import NotPermitted
+from core.backoffice.web.announcements import ImportantMessageController, NewsController
 from core.backoffice.web.api import ImportApiController
 from core.backoffice.web.api_keys import ApiKeyController
 from core.backoffice.web.auth import BackofficeAuthController
+from core.backoffice.web.contact import ContactMessagesController
 from core.backoffice.web.dashboard import DashboardController
 from core.backoffice.web.imports import ImportController
 from core.backoffice.web.payments import PaymentsController
@@ -156,6 +158,9 @@ def create_app(
             ImportApiController,
             PaymentsController,
             SuspensionController,
+            ImportantMessageController,
+            NewsController,
+            ContactMessagesController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],

@@ -142,7 +142,7 @@ async def _news(args: argparse.Namespace, commune_id: int, slug: str) -> int:
         print(t("announcements.cli.news_added", id=news_id, commune=slug))
         return 0
     if args.action == "list":
-        items = await services.list_news(commune_id, limit=None)
+        items = await services.list_news(commune_id, limit=None, drafts=True)
         if not items:
             print(t("announcements.cli.no_news", commune=slug))
         for item in items:

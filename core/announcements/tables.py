@@ -2,10 +2,20 @@
 
 An important message is one row of kind `important` per commune at most; changing its text
 bumps `version`, so parents who closed the previous text see the new one. Clearing it deletes
-the row (and the dismissals with it).
+the row (and the dismissals with it). Parents see only `published` rows: the back office keeps
+drafts and withdrawn texts; the command line publishes directly.
 """
 
-from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.table import Table
 
 from core.accounts.tables import Account
@@ -25,6 +35,7 @@ class Announcement(Table, tablename="announcement"):
     published_at = Timestamptz()
     updated_at = Timestamptz()
     version = Integer(default=1, help_text="Bumped when the text changes")
+    published = Boolean(default=True, help_text="Parents see it (False: a draft, or withdrawn)")
 
 
 class MessageDismissal(Table, tablename="message_dismissal"):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from piccolo.query.functions.aggregate import Count, Sum
 
 from core.accounts.tables import Account, AccountPayer, Payer
+from core.backoffice.contact import count_not_handled
 from core.backoffice.imports import ImportJobInfo, list_import_jobs
 from core.clock import now
 from core.communes.tables import Regie
@@ -56,6 +57,7 @@ class Dashboard:
     paid_online_month: Share
     paid_online_year: Share
     emails_failed: int = 0  # the commune's e-mails the SMTP server never accepted
+    contact_not_handled: int = 0
 
     @property
     def due_total_cents(self) -> int:
@@ -88,6 +90,7 @@ async def dashboard(commune_id: int, today: dt.date | None = None) -> Dashboard:
         paid_online_month=await _paid_online_since(commune_id, month_start),
         paid_online_year=await _paid_online_since(commune_id, year_start),
         emails_failed=(await outbox_health(commune_id)).failed,
+        contact_not_handled=await count_not_handled(commune_id),
     )
 
 

@@ -16,4 +16,14 @@ def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
         BackofficeSection(
             t("backoffice.online_payment.menu"), "paiement-en-ligne", "payments.read", order=40
         ),
+        BackofficeSection(
+            t("announcements.backoffice.menu_message"),
+            "message-important",
+            "messages.write",
+            order=50,
+        ),
+        BackofficeSection(
+            t("announcements.backoffice.menu_news"), "actualites", "messages.write", order=60
+        ),
+        BackofficeSection(t("contact.backoffice.menu"), "messages", "contact.read", order=70),
     ]

@@ -20,6 +20,7 @@ from piccolo.columns import (
 from piccolo.table import Table
 
 from core.communes.tables import Commune, Regie
+from core.contact.tables import ContactMessage
 from core.payments.tables import PaymentAttempt
 
 # Roles (see core.backoffice.roles for what each may do).
@@ -185,9 +186,22 @@ class PaymentReview(Table, tablename="payment_review"):
     """An agent's decision on a payment attempt that was in review, with the mandatory comment;
     one per attempt (a decided attempt is final)."""
 
+    id: Serial  # added by Piccolo; declared for the type checker
+
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     attempt = ForeignKey(PaymentAttempt, on_delete=OnDelete.cascade, null=False, unique=True)
     agent = ForeignKey(Agent, on_delete=OnDelete.set_null, null=True)
     decision = Varchar(length=16, help_text="confirmed (invoices settled) or closed (untouched)")
     comment = Text(help_text="Why: what the agent checked with the service or the family")
     decided_at = Timestamptz()
+
+
+class ContactReply(Table, tablename="contact_reply"):
+    """An agent's answer to a parent's contact message, e-mailed to the parent (outbox)."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
+
+    message = ForeignKey(ContactMessage, on_delete=OnDelete.cascade, null=False, index=True)
+    agent = ForeignKey(Agent, on_delete=OnDelete.set_null, null=True)
+    body = Text(help_text="Plain text, as e-mailed")
+    sent_at = Timestamptz()

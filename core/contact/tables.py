@@ -1,6 +1,6 @@
 """Messages parents write to the billing service from the "Contact" page."""
 
-from piccolo.columns import ForeignKey, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from core.accounts.tables import Account
@@ -15,3 +15,10 @@ class ContactMessage(Table, tablename="contact_message"):
     email = Varchar(length=254, help_text="The address the parent asks to be answered at")
     body = Text()
     created_at = Timestamptz()
+    read_at = Timestamptz(null=True, default=None, help_text="First opened in the back office")
+    handled_at = Timestamptz(null=True, default=None, help_text="Answered or marked handled")
+    handled_by = Integer(
+        null=True,
+        default=None,
+        help_text="The agent's id (no foreign key: the agent table's app migrates after core)",
+    )

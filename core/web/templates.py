@@ -32,5 +32,6 @@ def build_jinja_env(settings: Settings, pm: pluggy.PluginManager) -> jinja2.Envi
         lstrip_blocks=True,
     )
     env.filters.update(money=formatting.money, date=formatting.date, datetime=formatting.datetime)
+    env.filters.update(rich_text=formatting.rich_text)
     env.globals.update(t=i18n.t, demo=settings.demo)
     return env
