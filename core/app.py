@@ -34,8 +34,12 @@ from core.accounts.sessions import purge_expired_sessions
 from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
 from core.backoffice.web.access import NotPermitted
+from core.backoffice.web.agents import AgentController
 from core.backoffice.web.auth import BackofficeAuthController
 from core.backoffice.web.dashboard import DashboardController
+from core.backoffice.web.families import FamilyController
+from core.backoffice.web.invitations import InvitationController
+from core.backoffice.web.journal import JournalController
 from core.communes.context import CommuneContext
 from core.communes.controllers import IndexController, ThemeController
 from core.communes.services import sync_communes
@@ -134,6 +138,10 @@ def create_app(
             PaymentServiceController,
             BackofficeAuthController,
             DashboardController,
+            FamilyController,
+            InvitationController,
+            AgentController,
+            JournalController,
             AnnouncementController,
             ContactController,
             AlertAddressController,

@@ -11,6 +11,7 @@ from core.backoffice.tables import (
     AgentToken,
     ApiKey,
     ImportJob,
+    Invitation,
     JournalEntry,
     PaymentSuspension,
 )
@@ -27,6 +28,7 @@ APP_CONFIG = AppConfig(
         ApiKey,
         PaymentSuspension,
         ImportJob,
+        Invitation,
     ],
     migration_dependencies=["core.piccolo_app"],
     commands=[],

@@ -156,3 +156,13 @@ class ImportJob(Table, tablename="import_job"):
     created_at = Timestamptz()
     finished_at = Timestamptz(null=True, default=None)
     error = Text(default="")
+
+
+class Invitation(Table, tablename="invitation"):
+    """An invitation e-mailed to a payer's address ("Inviter les familles"): the page does not
+    invite the same address again within the commune's `invitation_delay_days`."""
+
+    commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
+    email = Varchar(length=254, help_text="Normalised: trimmed, lower-case")
+    sent_at = Timestamptz()
+    agent = ForeignKey(Agent, on_delete=OnDelete.set_null, null=True, help_text="Who invited")

@@ -1,0 +1,21 @@
+"""The form of a payer's name that the back office searches: `payer.search_name`.
+
+Agents type "martin", "Martín" or "MART" for "MARTIN Clément": the stored form is lower-case,
+without accents, punctuation turned into spaces, so one indexed prefix comparison finds it on
+both engines (no `unaccent` extension, no case-insensitive collation needed). Whatever writes
+`payer.name` writes this column too (the importer, the tests' and e2e seeds).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+SEARCH_NAME_MAX_LENGTH = 200
+
+
+def search_name(name: str) -> str:
+    """`name` lower-cased, accents removed, runs of other characters as one space."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    words = "".join(c if c.isalnum() else " " for c in letters).split()
+    return " ".join(words)[:SEARCH_NAME_MAX_LENGTH]
