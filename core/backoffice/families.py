@@ -86,56 +86,81 @@ class Family:
 # --- Search --------------------------------------------------------------------------------
 
 
-def _prefix_range(prefix: str) -> tuple[str, str]:
-    """The strings starting with `prefix` are those in [prefix, upper) (byte order)."""
-    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+def _collate() -> str:
+    """PostgreSQL compares `search_name` in the "C" collation, as its index does."""
+    return ' COLLATE "C"' if db_bulk.is_postgres() else ""
 
 
-def _name_condition() -> str:
-    collate = ' COLLATE "C"' if db_bulk.is_postgres() else ""
-    return f'("search_name"{collate} >= {{}} AND "search_name"{collate} < {{}})'
+# Piccolo's raw queries read on the read connection; `{}` are its placeholders.
+BY_EMAIL = (
+    'SELECT p."id", p."name", p."external_ref" FROM "payer_email" e '
+    'JOIN "payer" p ON p."id" = e."payer" '
+    'WHERE e."commune" = {} AND e."email" = {} AND p."commune" = {} ORDER BY p."id"'
+)
+BY_REFERENCE = (
+    'SELECT "id", "name", "external_ref" FROM "payer" WHERE "commune" = {} AND "external_ref" = {}'
+)
 
 
 async def search_payers(commune_id: int, query: str, page: int = 1) -> Listing:
     """Payers of the commune matching `query`: an address exactly (when it has an "@"), else a
-    reference exactly or the start of a name, by name; one page of `PER_PAGE`."""
+    reference exactly (first) and the names starting with it; one page of `PER_PAGE`.
+
+    Each part is its own indexed query: an `OR` of them, ordered by name, makes SQLite walk
+    the whole commune's name index instead."""
     query = " ".join(query.split())[:QUERY_MAX_LENGTH]
     page = max(1, page)
     if not query:
         return Listing([], 0, 1)
     if "@" in query:
-        condition = (
-            '"id" IN (SELECT "payer" FROM "payer_email" WHERE "commune" = {} AND "email" = {})'
-        )
-        args: list[Any] = [commune_id, normalise_email(query) or query.lower()]
+        email = normalise_email(query) or query.lower()
+        exact = await Payer.raw(BY_EMAIL, commune_id, email, commune_id)
     else:
-        prefix = search_name(query)
-        condition = '"external_ref" = {}'
-        args = [query]
-        if prefix:
-            condition = f"({condition} OR {_name_condition()})"
-            args += [*_prefix_range(prefix)]
-    # Piccolo's raw queries read on the read connection; `{}` are its placeholders.
-    where = f'"commune" = {{}} AND {condition}'
-    count = await Payer.raw(
-        f'SELECT COUNT(*) AS n FROM "payer" WHERE {where}',  # noqa: S608 -- constant SQL
-        commune_id,
-        *args,
-    )
-    rows = await Payer.raw(
-        f'SELECT "id", "name", "external_ref" FROM "payer" WHERE {where} '  # noqa: S608
-        'ORDER BY "search_name", "id" LIMIT {} OFFSET {}',
-        commune_id,
-        *args,
-        PER_PAGE,
-        (page - 1) * PER_PAGE,
-    )
+        exact = await Payer.raw(BY_REFERENCE, commune_id, query)
+    start = (page - 1) * PER_PAGE
+    rows = exact[start : start + PER_PAGE]
+    total = len(exact)
+    prefix = search_name(query) if "@" not in query else ""
+    if prefix:
+        names, count = await _names_starting(
+            commune_id,
+            prefix,
+            exclude=[row["id"] for row in exact],
+            offset=max(0, start - len(exact)),
+            limit=PER_PAGE - len(rows),
+        )
+        rows += names
+        total += count
     emails = await _emails_of([row["id"] for row in rows])
     payers = [
         PayerRow(row["id"], row["name"], row["external_ref"], tuple(emails.get(row["id"], [])))
         for row in rows
     ]
-    return Listing(payers, int(count[0]["n"]), page)
+    return Listing(payers, total, page)
+
+
+async def _names_starting(
+    commune_id: int, prefix: str, *, exclude: list[int], offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The page of payers whose `search_name` starts with `prefix` (by name), and how many."""
+    low, high = prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    column = f'"search_name"{_collate()}'
+    where = f'"commune" = {{}} AND {column} >= {{}} AND {column} < {{}}'
+    args: list[Any] = [commune_id, low, high]
+    for payer_id in exclude:  # the payer found by its reference, listed first already
+        where += ' AND "id" <> {}'
+        args.append(payer_id)
+    count = await Payer.raw(f'SELECT COUNT(*) AS n FROM "payer" WHERE {where}', *args)  # noqa: S608 -- constant SQL
+    rows: list[dict[str, Any]] = []
+    if limit > 0:
+        rows = await Payer.raw(
+            f'SELECT "id", "name", "external_ref" FROM "payer" WHERE {where} '  # noqa: S608
+            f'ORDER BY {column}, "id" LIMIT {{}} OFFSET {{}}',
+            *args,
+            limit,
+            offset,
+        )
+    return rows, int(count[0]["n"])
 
 
 async def _emails_of(payer_ids: list[int]) -> dict[int, list[str]]:

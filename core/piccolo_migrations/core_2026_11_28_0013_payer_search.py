@@ -12,35 +12,52 @@ from typing import Any
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.column_types import Varchar
 from piccolo.columns.indexes import IndexMethod
+from piccolo.engine import engine_finder
+from piccolo.querystring import QueryString
 
-from core import db_bulk
 from core.accounts.names import search_name
 
 ID = "2026-11-28T06:00:13:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "Payer search name"
 
-BATCH = 10_000
+BATCH = 500
 INDEX_SQLITE = "CREATE INDEX payer_search_name ON payer (commune, search_name)"
 INDEX_POSTGRES = 'CREATE INDEX payer_search_name ON payer (commune, search_name COLLATE "C")'
 
 
 async def backfill() -> None:
-    """Fill `search_name` for every payer, by batches of ids, then create the index."""
+    """Fill `search_name` for every payer, by batches of ids, then create the index.
+
+    Through Piccolo's engine (`engine_finder`), in the migration's transaction: the `piccolo`
+    command runs migrations without the application's database set up. One `UPDATE … CASE`
+    per batch, rather than one statement per payer."""
+    engine: Any = engine_finder()
     last_id = 0
     while True:
-        rows = await db_bulk.fetch_tuples(
-            'SELECT "id", "name" FROM "payer" WHERE "id" > ? ORDER BY "id" LIMIT ?',
-            [last_id, BATCH],
+        rows = await engine.run_querystring(
+            QueryString(
+                'SELECT "id", "name" FROM "payer" WHERE "id" > {} ORDER BY "id" LIMIT {}',
+                last_id,
+                BATCH,
+            )
         )
         if not rows:
             break
-        await db_bulk.executemany(
-            'UPDATE "payer" SET "search_name" = ? WHERE "id" = ?',
-            [(search_name(name), payer_id) for payer_id, name in rows],
+        cases = " ".join("WHEN {} THEN {}" for _ in rows)
+        args: list[Any] = []
+        for row in rows:
+            args += [row["id"], search_name(row["name"])]
+        ids = ", ".join("{}" for _ in rows)
+        await engine.run_querystring(
+            QueryString(
+                f'UPDATE "payer" SET "search_name" = CASE "id" {cases} END WHERE "id" IN ({ids})',
+                *args,
+                *[row["id"] for row in rows],
+            )
         )
-        last_id = rows[-1][0]
-    await db_bulk.execute(INDEX_POSTGRES if db_bulk.is_postgres() else INDEX_SQLITE)
+        last_id = rows[-1]["id"]
+    await engine.run_ddl(INDEX_POSTGRES if engine.engine_type == "postgres" else INDEX_SQLITE)
 
 
 class PayerSearchMigration(MigrationManager):

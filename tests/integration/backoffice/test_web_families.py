@@ -34,6 +34,10 @@ async def test_search_by_name_prefix_reference_and_address(portal: Portal) -> No
     assert "MARTIN Clément" in accented.text and "Martínez" in accented.text
     assert "Élise" in (await portal.client.get(FAMILIES, params={"q": "martinez e"})).text
     assert "Aucune famille" in (await portal.client.get(FAMILIES, params={"q": "lise"})).text
+    # "Famille" and civilities before the name are left out, of the query too.
+    await add_payer("boe", "R-103", "Famille Leroy", "leroy@example.org")
+    for query in ("Leroy", "famille ler", "M. LER"):
+        assert "Famille Leroy" in (await portal.client.get(FAMILIES, params={"q": query})).text
     # A reference, exactly.
     by_ref = await portal.client.get(FAMILIES, params={"q": "R-102"})
     assert "DUPONT Anne" in by_ref.text and "MARTIN Clément" not in by_ref.text

@@ -93,3 +93,6 @@ def test_search_name() -> None:
     assert search_name("Lefèvre-Dubois (Zoé)") == "lefevre dubois zoe"
     assert search_name("Œuvre ÇA") == "œuvre ca"
     assert search_name("") == ""
+    assert search_name("Famille Martin") == "martin"
+    assert search_name("M. et Mme MARTIN") == "martin"
+    assert search_name("Famille") == "famille"
