@@ -19,13 +19,17 @@ def test_a_gestionnaire_finds_a_family_and_opens_its_page(
 ) -> None:
     email = agent_address("families", viewport.name)
     signed_in_agent(page, server_process, mail_sink, email, "gestionnaire")
-    open_section(page, "Familles")
+    # `open_section` matches a part of the name: "Inviter les familles" too.
+    menu = page.get_by_role("navigation", name="Menu de gestion")
+    menu.get_by_role("link", name="Familles", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Familles")
     page.get_by_label("Nom, référence ou adresse de messagerie").fill("Martin")
     page.get_by_role("button", name="Rechercher").click()
     expect(page.get_by_role("status")).to_contain_text("trouvée")
     expect(page.get_by_role("link", name="Famille Martin")).to_be_visible()
-    expect(page.get_by_role("link", name="Familles")).to_have_attribute("aria-current", "page")
+    expect(menu.get_by_role("link", name="Familles", exact=True)).to_have_attribute(
+        "aria-current", "page"
+    )
     assert_fits_the_width(page)
     assert_accessible(page)
 
