@@ -40,6 +40,13 @@ def test_a_gestionnaire_finds_a_family_and_opens_its_page(
     assert_fits_the_width(page)
     assert_accessible(page)
 
+    open_section(page, "Inviter les familles")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Inviter les familles")
+    expect(page.get_by_text("Adresses sans compte")).to_be_visible()
+    expect(page.get_by_label("Régie (facultatif)")).to_be_visible()
+    assert_fits_the_width(page)
+    assert_accessible(page)
+
 
 @BACKOFFICE_SIZES
 def test_an_administrator_opens_agents_and_journal(
