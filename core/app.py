@@ -42,13 +42,17 @@ from core.backoffice.imports import fail_interrupted_imports
 from core.backoffice.sessions import purge_expired_agent_sessions
 from core.backoffice.suspension import request_cache_middleware
 from core.backoffice.web.access import NotPermitted
+from core.backoffice.web.agents import AgentController
 from core.backoffice.web.announcements import ImportantMessageController, NewsController
 from core.backoffice.web.api import ImportApiController
 from core.backoffice.web.api_keys import ApiKeyController
 from core.backoffice.web.auth import BackofficeAuthController
 from core.backoffice.web.contact import ContactMessagesController
 from core.backoffice.web.dashboard import DashboardController
+from core.backoffice.web.families import FamilyController
 from core.backoffice.web.imports import ImportController
+from core.backoffice.web.invitations import InvitationController
+from core.backoffice.web.journal import JournalController
 from core.backoffice.web.payments import PaymentsController
 from core.backoffice.web.suspension import SuspensionController
 from core.communes.context import CommuneContext
@@ -150,6 +154,10 @@ def create_app(
             PaymentServiceController,
             BackofficeAuthController,
             DashboardController,
+            FamilyController,
+            InvitationController,
+            AgentController,
+            JournalController,
             AnnouncementController,
             ContactController,
             AlertAddressController,

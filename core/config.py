@@ -67,6 +67,7 @@ class CommuneConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     plugins: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     payment_suspended: bool = False  # online payment temporarily suspended for every régie
     payment_basket: bool = False  # parents may pay several invoices of a régie at once
+    invitation_delay_days: int = 30  # "Inviter les familles" skips addresses invited since
 
     def regie(self, code: str) -> RegieConfig | None:
         return next((r for r in self.regies if r.code == code), None)
@@ -206,6 +207,8 @@ def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Itera
                 f"{key}.password_min_length: {commune.password_min_length} must be between "
                 f"{MIN_PASSWORD_FLOOR} and 64"
             )
+        if commune.invitation_delay_days < 0:
+            yield f"{key}.invitation_delay_days: {commune.invitation_delay_days} must be 0 or more"
         if not re.match(COLOUR_PATTERN, commune.branding.colour):
             yield f"{key}.branding.colour: {commune.branding.colour!r} must look like #1e3a8a"
         regie_codes: set[str] = set()

@@ -168,6 +168,21 @@ def account_section_context(
     """
 
 
+@hookspec
+def payer_facts(
+    commune: CommuneContext, payer_id: int
+) -> Awaitable[Sequence[tuple[str, str]]] | None:
+    """Return an awaitable (e.g. a coroutine) of ``(label, value)`` pairs shown on a family's
+    page of the back office ("Familles"): what a plugin knows of a payer (a preference...).
+
+    The host awaits every result and lists the pairs in the order the plugins answer. Labels
+    and values are French text from the plugin's catalogue, shown as they are (escaped).
+
+    :param commune: The commune being served.
+    :param payer_id: The payer's id, a payer of ``commune`` (checked by the host).
+    """
+
+
 # ---------------------------------------------------------------------------
 # Invoices: what a parent may do with one invoice
 # ---------------------------------------------------------------------------

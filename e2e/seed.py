@@ -102,6 +102,7 @@ async def commune_database(slug: str) -> AsyncIterator[tuple[Settings, int]]:
 
 async def seed(slug: str, emails: list[str]) -> int:
     from core import db
+    from core.accounts.names import search_name
     from core.accounts.tables import Payer, PayerEmail
 
     added = 0
@@ -118,6 +119,7 @@ async def seed(slug: str, emails: list[str]) -> int:
                     commune=commune_id,
                     external_ref=email.partition("@")[0][:64],
                     name=f"E2E {email}",
+                    search_name=search_name(f"E2E {email}"),
                 )
             ).returning(Payer.id)
             await PayerEmail.insert(

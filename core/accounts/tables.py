@@ -23,6 +23,11 @@ class Payer(Table, tablename="payer"):
     commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
     external_ref = Varchar(length=64, help_text="Reference in the billing software")
     name = Varchar(length=200)
+    search_name = Varchar(
+        length=200,
+        default="",
+        help_text="The name as the back office searches it (core.accounts.names.search_name)",
+    )
 
 
 class PayerEmail(Table, tablename="payer_email"):

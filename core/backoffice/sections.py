@@ -26,4 +26,10 @@ def backoffice_sections(commune: CommuneContext) -> list[BackofficeSection]:
             t("announcements.backoffice.menu_news"), "actualites", "messages.write", order=60
         ),
         BackofficeSection(t("contact.backoffice.menu"), "messages", "contact.read", order=70),
+        BackofficeSection(t("backoffice.menu.families"), "familles", "families.read", order=80),
+        BackofficeSection(
+            t("backoffice.menu.invitations"), "invitations", "families.invite", order=85
+        ),
+        BackofficeSection(t("backoffice.menu.agents"), "agents", "agents.manage", order=95),
+        BackofficeSection(t("backoffice.menu.journal"), "journal", "journal.read", order=100),
     ]

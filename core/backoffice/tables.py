@@ -205,3 +205,15 @@ class ContactReply(Table, tablename="contact_reply"):
     agent = ForeignKey(Agent, on_delete=OnDelete.set_null, null=True)
     body = Text(help_text="Plain text, as e-mailed")
     sent_at = Timestamptz()
+
+
+class Invitation(Table, tablename="invitation"):
+    """An invitation e-mailed to a payer's address ("Inviter les familles"): the page does not
+    invite the same address again within the commune's `invitation_delay_days`."""
+
+    id: Serial  # added by Piccolo; declared for the type checker
+
+    commune = ForeignKey(Commune, on_delete=OnDelete.cascade, null=False)
+    email = Varchar(length=254, help_text="Normalised: trimmed, lower-case")
+    sent_at = Timestamptz()
+    agent = ForeignKey(Agent, on_delete=OnDelete.set_null, null=True, help_text="Who invited")

@@ -7,7 +7,8 @@ au format papier"), or to receive them again; the billing service is told by e-m
   choice, e-mails the service in the same transaction); 404 where the plugin is off;
 - `backoffice_sections` + `register_routes`: "Dématérialisation" in the back office
   (`backoffice.py`, `backoffice_routes.py`): the opt-outs and their CSV for the billing software;
-- `template_directories`: `paper_optout/…` pages and the `mail/paper_optout_request.txt` e-mail.
+- `template_directories`: `paper_optout/…` pages and the `mail/paper_optout_request.txt` e-mail;
+- `payer_facts`: the "Factures papier" line of a family's page in the back office.
 
 The choice is kept in the plugin's own table, `paper_preference` (Piccolo app
 `plugins.paper_optout.piccolo_app`): no row means paper, the default.
@@ -25,6 +26,7 @@ from core.i18n import t
 from core.web.identity import SignedIn
 from plugins.paper_optout.backoffice_routes import SECTION_PATH, PaperOptoutBackofficeController
 from plugins.paper_optout.routes import PaperOptoutController
+from plugins.paper_optout.services import payer_facts as _payer_facts
 from plugins.paper_optout.services import section_context
 from plugins.paper_optout.settings import (
     PLUGIN_NAME,
@@ -79,3 +81,10 @@ def account_sections() -> list[str]:
 @hookimpl
 def account_section_context(account: SignedIn) -> Coroutine[Any, Any, dict[str, Any]]:
     return section_context(account.account_id)
+
+
+@hookimpl
+def payer_facts(
+    commune: CommuneContext, payer_id: int
+) -> Coroutine[Any, Any, list[tuple[str, str]]]:
+    return _payer_facts(commune.id, payer_id)

@@ -9,8 +9,10 @@ from typing import Any
 from core.clock import now
 from core.communes.context import CommuneContext
 from core.db import transaction
+from core.i18n import t
 from core.mail.mailer import Mailer
 from core.parents import account_payers, lock_account
+from core.web.formatting import date
 from plugins.paper_optout.tables import PaperPreference
 
 
@@ -69,3 +71,22 @@ async def choose(
             changed_at=moment,
         )
     return True
+
+
+async def payer_facts(commune_id: int, payer_id: int) -> list[tuple[str, str]]:
+    """The back office's "Factures papier" line of a family (hook `payer_facts`): the choice of
+    the commune's accounts that see the payer (paper, the default, when none chose)."""
+    # The accounts' tables are the core's: named in SQL, as the plugin imports no accounts code.
+    rows = await PaperPreference.raw(
+        "SELECT p.paper_optout, p.changed_at FROM paper_preference p"
+        " JOIN account_payer l ON l.account = p.account"
+        " JOIN account a ON a.id = p.account"
+        " WHERE l.payer = {} AND a.commune = {} AND p.paper_optout"
+        " ORDER BY p.changed_at DESC",
+        payer_id,
+        commune_id,
+    )
+    label = t("paper_optout.facts.label")
+    if not rows:
+        return [(label, t("paper_optout.facts.paper"))]
+    return [(label, t("paper_optout.facts.no_paper", date=date(rows[0]["changed_at"])))]

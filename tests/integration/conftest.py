@@ -14,6 +14,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from core.accounts.names import search_name
 from core.accounts.tables import Payer, PayerEmail
 from core.app import create_app
 from core.communes.tables import Commune, Regie
@@ -184,7 +185,7 @@ async def add_payer(slug: str, ref: str, name: str, *emails: str) -> int:
     assert commune is not None, "the app must have started (portal fixture) first"
     async with transaction():
         rows = await Payer.insert(
-            Payer(commune=commune["id"], external_ref=ref, name=name)
+            Payer(commune=commune["id"], external_ref=ref, name=name, search_name=search_name(name))
         ).returning(Payer.id)
         await PayerEmail.insert(
             *[PayerEmail(commune=commune["id"], payer=rows[0]["id"], email=e) for e in emails]

@@ -52,6 +52,23 @@ def test_the_client_number_rename_keeps_each_regies_number(tmp_path: Path) -> No
     assert "payfip_client_number" not in columns
 
 
+def test_the_payer_search_migration_fills_the_names_already_there(tmp_path: Path) -> None:
+    database = tmp_path / "payers.sqlite"
+    piccolo(database, "forwards", "core", "2026-11-26T09:00:00:000000")  # before search_name
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("INSERT INTO commune (slug, name) VALUES ('boe', 'Ville de Boé')")
+        connection.executemany(
+            "INSERT INTO payer (commune, external_ref, name) VALUES (1, ?, ?)",
+            [(f"P{n}", f"Famille Lefèvre {n}") for n in range(1_200)],  # several batches
+        )
+    piccolo(database, "forwards", "all")
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        names = connection.execute("SELECT search_name FROM payer ORDER BY id").fetchall()
+        indexes = {row[1] for row in connection.execute("PRAGMA index_list(payer)")}
+    assert names[0] == ("lefevre 0",) and names[-1] == ("lefevre 1199",)
+    assert "payer_search_name" in indexes
+
+
 @pytest.mark.postgres
 async def test_closing_the_pool_does_not_wait_for_a_borrowed_connection(
     migrated_engine: db.Engine,

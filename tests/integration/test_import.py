@@ -782,3 +782,12 @@ def test_command_refuses_an_unknown_commune_or_file(
     assert "Commune « nulle-part » inconnue (communes configurées : boe)" in capsys.readouterr().err
     assert main(["import", "invoices", "absent.csv", "--commune", "boe"]) == 2
     assert "Fichier introuvable : absent.csv" in capsys.readouterr().err
+
+
+async def test_the_import_keeps_the_search_name_of_payers(run_import: Importer) -> None:
+    await run_import("boe", FIRST_FILE)
+    names = {p["external_ref"]: p["search_name"] for p in await Payer.select()}
+    assert names == {"B-1": "martin", "B-2": "benali"}  # "Famille" left out
+    await run_import("boe", csv_file(row(nom_debiteur="MARTÍN-Léa")))
+    row_b1 = await Payer.select(Payer.search_name).where(Payer.external_ref == "B-1").first()
+    assert row_b1 == {"search_name": "martin lea"}

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from core import db_bulk
+from core.accounts.names import search_name
 from core.invoices.importer.parsing import InvoiceLine, ParsedFile
 from core.invoices.importer.pdfs import StagedPdfs
 from core.invoices.importer.report import ImportReport
@@ -147,13 +148,19 @@ async def write_payers(
 ) -> tuple[dict[str, int], list[tuple[int, str]]]:
     """Rename, create, add addresses: payer ids by reference, and the (payer id, address)
     pairs added."""
-    await db_bulk.executemany('UPDATE "payer" SET "name" = ? WHERE "id" = ?', plan.renamed)
+    await db_bulk.executemany(
+        'UPDATE "payer" SET "name" = ?, "search_name" = ? WHERE "id" = ?',
+        [(name, search_name(name), payer_id) for name, payer_id in plan.renamed],
+    )
     new_ids: dict[str, int] = {}
     if plan.new_refs:
         await db_bulk.insert_many(
             "payer",
-            ("commune", "external_ref", "name"),
-            [(commune_id, ref, parsed.payers[ref].name) for ref in plan.new_refs],
+            ("commune", "external_ref", "name", "search_name"),
+            [
+                (commune_id, ref, parsed.payers[ref].name, search_name(parsed.payers[ref].name))
+                for ref in plan.new_refs
+            ],
         )
         for row in await db_bulk.fetch_in(
             'SELECT "id", "external_ref" FROM "payer" '
