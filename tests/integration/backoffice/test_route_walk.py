@@ -360,6 +360,12 @@ async def test_the_back_office_route_walk(
 
     # (e) No GET changes anything: rows counted before and after every GET of the walk.
     before = await row_counts()
+    last = (
+        await JournalEntry.select(JournalEntry.id)
+        .order_by(JournalEntry.id, ascending=False)
+        .first()
+    )
+    last_entry = last["id"] if last else 0
     for endpoint in (e for e in gets if e.permission is not None):
         for role in ROLES:
             problems += await check_role(walkers[role], endpoint, ids)
@@ -368,6 +374,11 @@ async def test_the_back_office_route_walk(
             problems += await check_other_commune(walkers[f"aure-{role}"], endpoint, ids)
     after = await row_counts()
     changed = {name: (before[name], after[name]) for name in before if before[name] != after[name]}
+    # Taking personal data out is itself journalled: the only rows a GET may add are the journal
+    # entries of exports.
+    written = await JournalEntry.select(JournalEntry.action).where(JournalEntry.id > last_entry)
+    if "journal_entry" in changed and all(row["action"].endswith(".export") for row in written):
+        del changed["journal_entry"]
     if changed:
         problems.append(f"(e) GET requests changed rows: {changed}")
 
