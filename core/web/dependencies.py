@@ -6,6 +6,7 @@ The values come from the `Portal` the app factory keeps on `app.state.portal`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Request
@@ -44,6 +45,12 @@ def mailer(request: Request) -> Mailer:
     """A `Mailer` for this app (for code that does not receive the `mailer` dependency)."""
     portal = _portal(request)
     return Mailer(env=portal.env, base_url=portal.settings.base_url)
+
+
+def background_tasks(request: Request) -> list[asyncio.Task[Any]]:
+    """The app's background tasks, which the server cancels when it stops."""
+    tasks: list[asyncio.Task[Any]] = _portal(request).background
+    return tasks
 
 
 def commune_with(plugin_name: str) -> Provide:

@@ -38,7 +38,7 @@ from core.communes.context import CommuneContext
 from core.i18n import t
 from core.mail.mailer import Mailer
 from core.settings import Settings
-from core.web.dependencies import client_address
+from core.web.dependencies import background_tasks, client_address
 from core.web.forms import Problems
 
 LIST_TEMPLATE = "backoffice/imports.html"
@@ -95,7 +95,7 @@ async def uploaded_files(form: Any) -> tuple[str, bytes, bytes | None]:
 
 def start_in_background(request: Request, work: Coroutine[Any, Any, Any]) -> None:
     """Run `work` as one of the app's background tasks (cancelled when the server stops)."""
-    tasks: list[asyncio.Task[Any]] = request.app.state.portal.background
+    tasks = background_tasks(request)
     tasks[:] = [task for task in tasks if not task.done()]
     tasks.append(asyncio.create_task(work))
 

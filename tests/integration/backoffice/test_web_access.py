@@ -56,6 +56,10 @@ async def test_a_gestionnaire_signs_in_and_sees_the_dashboard(portal: Portal) ->
     assert "<h1>Tableau de bord</h1>" in dashboard.text
     assert "Paiements à examiner" in dashboard.text
     assert "gestionnaire" in dashboard.text
+    # Agents whose role does not require it may still enrol a second factor.
+    assert 'href="/boe/gestion/double-authentification">Activer la double authentification' in (
+        dashboard.text
+    )
     # The parents' pages do not know the agent.
     home = await portal.client.get("/boe/factures", follow_redirects=False)
     assert home.headers["location"] == "/boe/connexion"
