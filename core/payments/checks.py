@@ -4,11 +4,13 @@ page) and in the background (the re-check of open attempts).
 Nothing is settled from what a browser or a notification says: they only name an operation,
 and `refresh()` (or `notified()`) asks the service itself (`fetch_outcome`); `settlement`
 applies the answer. Checks of one attempt run one at a time in a process, and the service is
-never asked about one attempt twice within `MIN_SECONDS_BETWEEN_CHECKS`, whoever asks: inside
-the interval a return or the result page answers from the stored state, while a notification
-and the re-check (the service's word that something changed, and the background) wait for the
-interval's end, then ask. A lost notification changes nothing for the parent: the re-check keeps
-asking about open attempts for 2 days, on a backoff.
+asked about one attempt at most once within `MIN_SECONDS_BETWEEN_CHECKS` by returns, the result
+page and the re-check: inside the interval a return or the result page answers from the stored
+state (and brings the re-check forward), the re-check waits for the interval's end. A
+notification, the service's own word that something changed, may ask once more inside the
+interval, once per interval (in a process); further ones answer from the stored state. A lost
+notification changes nothing for the parent: the re-check keeps asking about open attempts for
+2 days, on a backoff.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -39,6 +42,7 @@ RECHECK_INTERVAL_SECONDS = 20.0
 
 _check_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 _asked_again: set[int] = set()  # attempts notified while a check of theirs was running
+_notification_questions: dict[int, float] = {}  # attempt id -> when a notification last asked
 
 
 def _lock_of(attempt_id: int) -> asyncio.Lock:
@@ -103,7 +107,21 @@ async def notified(
     async with lock:  # taken at once: nothing ran since the test above
         if not await allowed():
             return False
-        await _check(commune, attempt, provider, mailer, MIN_SECONDS_BETWEEN_CHECKS, wait=True)
+        interval = 0.0 if _notification_may_ask(attempt.id) else MIN_SECONDS_BETWEEN_CHECKS
+        await _check(commune, attempt, provider, mailer, interval, wait=False)
+    return True
+
+
+def _notification_may_ask(attempt_id: int) -> bool:
+    """Whether a notification may ask inside the minimum interval: once per interval (and
+    note that it does). Forgets the attempts notified longer ago."""
+    now = time.monotonic()
+    for known, asked_at in list(_notification_questions.items()):
+        if now - asked_at >= MIN_SECONDS_BETWEEN_CHECKS:
+            del _notification_questions[known]
+    if attempt_id in _notification_questions:
+        return False
+    _notification_questions[attempt_id] = now
     return True
 
 

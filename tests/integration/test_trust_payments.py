@@ -120,16 +120,30 @@ async def test_questions_about_one_attempt_keep_a_minimum_interval(
     assert len(asked) == 2
 
 
-async def test_a_notification_inside_the_interval_asks_once_it_is_over(
+async def test_a_notification_may_ask_once_inside_the_interval(
     pay: Payments, asked: list[str]
 ) -> None:
     (invoice_id,) = await claire_with_invoices(pay, 1800)
     idop = await pay.start_payfip(invoice_id)
     await pay.client.get(f"/boe/payfip/retour?idop={idop}")  # asked: P5
+    # The service's own word that something changed is not lost in the interval: one asks...
+    notify = {"idop": idop}
+    assert (await pay.client.post("/boe/payfip/notification", data=notify)).status_code == 200
+    assert len(asked) == 2
+    # ...further ones answer from the stored state and bring the re-check forward.
+    for _ in range(5):
+        assert (await pay.client.post("/boe/payfip/notification", data=notify)).status_code == 200
+    assert len(asked) == 2
+    attempt = await pay.attempt(idop)
+    soon = as_aware(attempt["next_check_at"]) - dt.datetime.now(dt.UTC)
+    assert soon <= dt.timedelta(seconds=checks.MIN_SECONDS_BETWEEN_CHECKS)
+    # Paid meanwhile: the re-check, due, waits for the interval's end, then asks.
+    pay.sim.state.set_result(idop, "P")
+    await _make_due(idop)
     started = time.monotonic()
-    await pay.sim.state.complete(idop, "P")  # its notification comes at once
-    assert len(asked) == 2 and (await pay.invoice(invoice_id))["status"] == PAID
-    assert time.monotonic() - started >= checks.MIN_SECONDS_BETWEEN_CHECKS - 1
+    assert await checks.recheck_due(_communes(pay), pay.mailer) == 1
+    assert time.monotonic() - started < checks.MIN_SECONDS_BETWEEN_CHECKS + 1
+    assert len(asked) == 3 and (await pay.invoice(invoice_id))["status"] == PAID
 
 
 # --- Item 15: a cancelled PayFiP payment stays open a few minutes ------------------------------
