@@ -34,9 +34,10 @@ from core.payments.tables import CREATED, EXPIRED, OPEN_STATES, PENDING, Payment
 logger = logging.getLogger(__name__)
 
 CREATED_TIMEOUT = dt.timedelta(minutes=15)  # a PayFiP idop is usable for 15 minutes
-# At least this long between two questions to the service about one attempt (recorded in
-# `last_checked_at`, so every process sees it): replayed returns, a polling page, a
-# notification storm or all of them at once ask the service about an attempt no more often.
+# At least this long between two questions to the service about one attempt from returns, the
+# result page and the re-check (recorded in `last_checked_at`, so every process sees it):
+# replayed returns or a polling page cannot make the portal hammer the service. A notification
+# may ask once more within it (see `notified`).
 MIN_SECONDS_BETWEEN_CHECKS = 5.0
 RECHECK_INTERVAL_SECONDS = 20.0
 
@@ -91,8 +92,9 @@ async def notified(
     mailer: Mailer,
     allowed: Callable[[], Awaitable[bool]],
 ) -> bool:
-    """The service says something happened to an attempt: ask it (once the minimum interval
-    since the last question is over). False if `allowed()` (a rate limit) refuses.
+    """The service says something happened to an attempt: ask it now, even inside the minimum
+    interval, but only once per interval (further notifications then answer from the stored
+    state and bring the re-check forward). False if `allowed()` (a rate limit) refuses.
 
     Duplicate notifications cost nothing: while a check of the attempt is running, they only
     ask for one more check once it is done (if the attempt is still open then), and return.

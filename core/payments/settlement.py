@@ -15,7 +15,8 @@ The rules (payfip.md §4 and §5):
 - A verified "abandoned" is not final for `ABANDON_GRACE` after the attempt's creation or the
   service's transaction time (whichever is later): PayFiP can still complete the operation (its
   own client library keeps an `A` open for two minutes), so the attempt is `abandoning`, its
-  invoices held, re-checked every minute; a later "abandoned" closes it, a "paid" settles it.
+  invoices held, re-checked when the grace is over (a late payment's notification asks sooner):
+  "abandoned" then closes it, "paid" settles it.
 """
 
 from __future__ import annotations
@@ -64,9 +65,8 @@ GIVE_UP_AFTER = dt.timedelta(days=2)  # the service purges operations overnight 
 
 _OUTCOME_STATES = {"refused": REFUSED, "abandoned": ABANDONED, "expired": EXPIRED}
 
-# How long a cancelled PayFiP operation may still be completed; the re-check asks again within.
+# How long a cancelled PayFiP operation may still be completed; the re-check asks again then.
 ABANDON_GRACE = dt.timedelta(minutes=5)
-ABANDON_RECHECK = dt.timedelta(minutes=1)
 
 
 def mismatches(attempt: Mapping[str, Any], outcome: PaymentOutcome) -> list[str]:
@@ -127,7 +127,7 @@ async def apply_outcome(
     if outcome.result == "abandoned" and outcome.verified:
         grace_until = _abandon_grace_end(row, outcome, now)
         if now < grace_until:
-            return await _keep_open(attempt_id, record, min(now + ABANDON_RECHECK, grace_until))
+            return await _keep_open(attempt_id, record, grace_until)
     if outcome.result in _OUTCOME_STATES:
         return await _finish(attempt_id, _OUTCOME_STATES[outcome.result], record)
     if outcome.result == "unknown":

@@ -170,8 +170,9 @@ async def test_an_abandon_stays_open_and_a_late_payment_settles(pay: Payments) -
     await pay.sim.state.complete(idop, "A")  # "Annuler", with its notification
     attempt = await pay.attempt(idop)
     assert attempt["state"] == "abandoning" and attempt["result_code"] == "A"
+    # Asked again when the grace is over (a late payment's notification would ask sooner).
     next_check = as_aware(attempt["next_check_at"]) - dt.datetime.now(dt.UTC)
-    assert dt.timedelta(0) < next_check <= dt.timedelta(minutes=1)
+    assert dt.timedelta(minutes=3) < next_check <= settlement.ABANDON_GRACE
     # The parent reads that they abandoned; the invoice stays held meanwhile.
     result = await pay.client.get(f"/boe/paiement/{attempt['refdet']}")
     assert "Paiement abandonné" in result.text
