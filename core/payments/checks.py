@@ -43,7 +43,8 @@ RECHECK_INTERVAL_SECONDS = 20.0
 
 _check_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 _asked_again: set[int] = set()  # attempts notified while a check of theirs was running
-_notification_questions: dict[int, float] = {}  # attempt id -> when a notification last asked
+# (attempt id, its provider reference) -> when a notification last asked about it
+_notification_questions: dict[tuple[int, str], float] = {}
 
 
 def _lock_of(attempt_id: int) -> asyncio.Lock:
@@ -109,21 +110,22 @@ async def notified(
     async with lock:  # taken at once: nothing ran since the test above
         if not await allowed():
             return False
-        interval = 0.0 if _notification_may_ask(attempt.id) else MIN_SECONDS_BETWEEN_CHECKS
+        interval = 0.0 if _notification_may_ask(attempt) else MIN_SECONDS_BETWEEN_CHECKS
         await _check(commune, attempt, provider, mailer, interval, wait=False)
     return True
 
 
-def _notification_may_ask(attempt_id: int) -> bool:
+def _notification_may_ask(attempt: AttemptView) -> bool:
     """Whether a notification may ask inside the minimum interval: once per interval (and
     note that it does). Forgets the attempts notified longer ago."""
     now = time.monotonic()
     for known, asked_at in list(_notification_questions.items()):
         if now - asked_at >= MIN_SECONDS_BETWEEN_CHECKS:
             del _notification_questions[known]
-    if attempt_id in _notification_questions:
+    key = (attempt.id, attempt.provider_reference or "")
+    if key in _notification_questions:
         return False
-    _notification_questions[attempt_id] = now
+    _notification_questions[key] = now
     return True
 
 
