@@ -7,12 +7,18 @@ secrets, the public URL. What differs between communes lives in the TOML configu
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEPRECATED_TRUST_PROXY_HEADERS = "PORTAIL_TRUST_PROXY_HEADERS"
+"""Replaced by PORTAIL_TRUSTED_PROXY_HOPS; a true value still reads as one hop."""
 
 
 def _setting(env: str, default: Any, help: str) -> Any:
@@ -44,10 +50,13 @@ class Settings:
     debug: bool = _setting(
         "PORTAIL_DEBUG", False, "Development mode: tracebacks, strict templates, random secret."
     )
-    trust_proxy_headers: bool = _setting(
-        "PORTAIL_TRUST_PROXY_HEADERS",
-        False,
-        "Take the client address from X-Forwarded-For (only behind your own reverse proxy).",
+    trusted_proxy_hops: int = _setting(
+        "PORTAIL_TRUSTED_PROXY_HOPS",
+        0,
+        "Reverse proxies of your own in front of the portal. 0: the client address is the "
+        "connection's peer; N: the N-th address from the right of X-Forwarded-For (the one "
+        "your outermost proxy appended; what the client wrote to its left is ignored). "
+        "The former PORTAIL_TRUST_PROXY_HEADERS=1 still reads as 1 (deprecated).",
     )
     trace_plugins: bool = _setting(
         "PORTAIL_TRACE_PLUGINS", False, "Log every plugin hook call and its result."
@@ -110,6 +119,14 @@ class Settings:
             raw = env.get(f.metadata["env"])
             if raw is not None:
                 values[f.name] = _convert(raw, type(f.default), f.metadata["env"])
+        if "trusted_proxy_hops" not in values and _deprecated_trust(env):
+            logger.warning(
+                "%s is deprecated: set PORTAIL_TRUSTED_PROXY_HOPS=1 instead (read as 1)",
+                DEPRECATED_TRUST_PROXY_HEADERS,
+            )
+            values["trusted_proxy_hops"] = 1
+        if values.get("trusted_proxy_hops", 0) < 0:
+            raise ValueError("PORTAIL_TRUSTED_PROXY_HOPS: expected 0 or more")
         settings = cls(**values)
         if not settings.secret_key:
             if not settings.debug and not settings.demo:
@@ -122,6 +139,11 @@ class Settings:
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def trust_proxy_headers(self) -> bool:
+        """Whether a proxy of ours stands in front (uvicorn then reads X-Forwarded-Proto)."""
+        return self.trusted_proxy_hops > 0
 
     @property
     def secure_cookies(self) -> bool:
@@ -140,6 +162,11 @@ def read_dotenv(path: Path) -> list[tuple[str, str]]:
         key, _, value = line.partition("=")
         pairs.append((key.strip(), value.strip().strip("'\"")))
     return pairs
+
+
+def _deprecated_trust(env: dict[str, str]) -> bool:
+    raw = env.get(DEPRECATED_TRUST_PROXY_HEADERS)
+    return raw is not None and bool(_convert(raw, bool, DEPRECATED_TRUST_PROXY_HEADERS))
 
 
 def _convert(raw: str, kind: type, name: str) -> Any:

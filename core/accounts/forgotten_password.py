@@ -6,10 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from core.accounts import services
-from core.accounts.responses import form_error, password_form, signed_in_redirect
+from core.accounts.responses import (
+    form_error,
+    password_form,
+    redirect_then,
+    signed_in_redirect,
+)
 from core.communes.context import CommuneContext
 from core.mail.mailer import Mailer
 from core.settings import Settings
@@ -31,14 +36,21 @@ class PasswordResetController(Controller):
     ) -> Response[Any]:
         form = await form_fields(request)
         try:
-            await services.request_password_reset(
-                commune, form.get("email", ""), client_address(request, settings), mailer
+            email = await services.accept_link_request(
+                commune, form.get("email", ""), client_address(request, settings)
             )
         except (Problems, RateLimited) as exc:
             return form_error(
                 request, commune, "auth/reset_request.html", exc, form, keep=("email",)
             )
-        return Redirect(path=commune.url("mot-de-passe-oublie/envoye"), status_code=303)
+        # The address's lookup, its token and its e-mail come after the answer (same for all).
+        return redirect_then(
+            commune.url("mot-de-passe-oublie/envoye"),
+            services.send_reset_link,
+            commune,
+            email,
+            mailer,
+        )
 
     @get("/mot-de-passe-oublie/envoye")
     async def reset_sent(self, request: Request, commune: CommuneContext) -> Template:

@@ -7,11 +7,12 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
-from core.accounts import services
+from core.accounts import devices, services
 from core.accounts.responses import form_error, signed_in_redirect
 from core.accounts.sessions import COOKIE_NAME, cleared_cookie, end_session
 from core.announcements import services as announcements
 from core.communes.context import CommuneContext
+from core.mail.addresses import normalise_email
 from core.security.tokens import digest
 from core.settings import Settings
 from core.web.dependencies import client_address
@@ -50,16 +51,21 @@ class SessionController(Controller):
         self, request: Request, commune: CommuneContext, settings: Settings
     ) -> Response[Any]:
         form = await form_fields(request)
+        email = normalise_email(form.get("email", ""))
+        known = devices.is_known(
+            settings.secret_key, commune.slug, email, request.cookies.get(devices.COOKIE_NAME)
+        )
         try:
             account_id, version = await services.authenticate(
                 commune,
                 form.get("email", ""),
                 form.get("password", ""),
                 client_address(request, settings),
+                known_device=known,
             )
         except (Problems, RateLimited) as exc:
             return form_error(request, commune, "auth/login.html", exc, form, keep=("email",))
-        return await signed_in_redirect(
+        response = await signed_in_redirect(
             request,
             commune,
             settings,
@@ -68,6 +74,12 @@ class SessionController(Controller):
             persistent=form.get("remember") == "on",
             target=commune.root,
         )
+        # This browser is now a known device of the address (for 90 days from this login).
+        value = devices.cookie_value(settings.secret_key, commune.slug, email)
+        response.set_cookie(
+            devices.device_cookie(commune.root, value, secure=settings.secure_cookies)
+        )
+        return response
 
     @post("/deconnexion", name="logout")
     async def logout(

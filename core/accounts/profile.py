@@ -15,7 +15,7 @@ from core.communes.context import CommuneContext
 from core.i18n import t
 from core.mail.mailer import Mailer
 from core.settings import Settings
-from core.web.forms import Problems, form_fields
+from core.web.forms import Problems, RateLimited, form_fields
 from core.web.identity import SignedIn
 from core.web.pages import page
 from core.web.render import is_htmx
@@ -43,14 +43,14 @@ class ProfileController(Controller):
                 form.get("new_password", ""),
                 form.get("confirmation", ""),
             )
-        except Problems as exc:
+        except (Problems, RateLimited) as exc:
             return await account_page(
                 request,
                 commune,
                 account,
                 block="password_section",
-                errors=exc.errors,
-                status_code=422,
+                status_code=_error_status(exc),
+                errors=_errors(exc, "old_password"),
             )
         # Every session ended with the change; this browser gets a fresh one, as long-lived as
         # the one it had ("Se souvenir de moi" survives a password change).
@@ -87,15 +87,15 @@ class ProfileController(Controller):
                 form.get("password", ""),
                 mailer,
             )
-        except Problems as exc:
+        except (Problems, RateLimited) as exc:
             return await account_page(
                 request,
                 commune,
                 account,
                 block="email_section",
-                errors=exc.errors,
+                errors=_errors(exc, "password"),
                 values={"new_email": form.get("new_email", "")},
-                status_code=422,
+                status_code=_error_status(exc),
             )
         if is_htmx(request):
             return await account_page(
@@ -157,6 +157,15 @@ class ProfileController(Controller):
             else "connexion?info=email_changed"
         )
         return Redirect(path=commune.url(target), status_code=303)
+
+
+def _errors(exc: Problems | RateLimited, password_field: str) -> dict[str, list[str]]:
+    """The form's errors; too many wrong current passwords show on the password field."""
+    return {password_field: [str(exc)]} if isinstance(exc, RateLimited) else exc.errors
+
+
+def _error_status(exc: Problems | RateLimited) -> int:
+    return 429 if isinstance(exc, RateLimited) else 422
 
 
 async def account_page(

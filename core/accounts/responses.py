@@ -1,11 +1,14 @@
 """What the account pages share: the signed-in redirect, a form shown again with its errors,
-the page behind an activation or reset link."""
+the page behind an activation or reset link, work done after the answer."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response
+from litestar.background_tasks import BackgroundTask
 from litestar.response import Redirect, Template
 
 from core.accounts import services
@@ -15,6 +18,8 @@ from core.security.tokens import digest
 from core.settings import Settings
 from core.web.forms import Problems, RateLimited
 from core.web.pages import page
+
+logger = logging.getLogger(__name__)
 
 
 async def signed_in_redirect(
@@ -77,3 +82,16 @@ def form_error(
     return page(
         request, commune, template, errors=errors, values=values, status_code=status, **context
     )
+
+
+def redirect_then(target: str, work: Callable[..., Awaitable[None]], *args: Any) -> Redirect:
+    """A 303 to `target`, sent before `work(*args)` runs: the answer, its content and its
+    timing, do not depend on what the work finds. Errors of the work are logged."""
+
+    async def run() -> None:
+        try:
+            await work(*args)
+        except Exception:
+            logger.exception("%s failed after the answer", getattr(work, "__name__", work))
+
+    return Redirect(path=target, status_code=303, background=BackgroundTask(run))

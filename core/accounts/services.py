@@ -30,10 +30,20 @@ from core.web.forms import Problems, RateLimited, field_problem
 ACTIVATION_TTL = dt.timedelta(hours=48)
 RESET_TTL = dt.timedelta(hours=2)
 EMAIL_CHANGE_TTL = dt.timedelta(hours=24)
+CHANGE_LINKS = ("reset", "email_change")
+"""Links a password or e-mail change retires: none may outlive the change."""
 
 # Rate limits: windows expire by themselves, so no one can lock a parent out for good.
+# Failed logins of an address, from anywhere (a browser that logged in to it before is not
+# stopped by them: `core.accounts.devices`), and from one client address; every login attempt
+# of a client address (against password spraying).
 LOGIN_PER_ADDRESS = throttle.Limit("login-address", max_hits=10, window_seconds=15 * 60)
+LOGIN_PER_ADDRESS_CLIENT = throttle.Limit(
+    "login-address-client", max_hits=10, window_seconds=15 * 60
+)
 LOGIN_PER_IP = throttle.Limit("login-ip", max_hits=60, window_seconds=15 * 60)
+# Wrong current passwords on "Mes informations" (password and e-mail changes), per account.
+PASSWORD_CHECK_PER_ACCOUNT = throttle.Limit("password-check", max_hits=10, window_seconds=15 * 60)
 LINK_PER_ADDRESS = throttle.Limit("link-address", max_hits=5, window_seconds=60 * 60)
 LINK_PER_IP = throttle.Limit("link-ip", max_hits=30, window_seconds=60 * 60)
 
@@ -47,19 +57,27 @@ async def _throttle(limits: list[tuple[throttle.Limit, str]]) -> None:
 # --- Activation ----------------------------------------------------------------------------
 
 
-async def request_activation(
-    commune: CommuneContext, raw_email: str, client_ip: str, mailer: Mailer
-) -> None:
-    """Send the activation link if the address is a payer's; the caller answers neutrally.
+async def accept_link_request(commune: CommuneContext, raw_email: str, client_ip: str) -> str:
+    """What an activation or reset request does before its answer, the same for any address:
+    check the address's syntax and count the request; returns the normalised address.
 
-    - known address, no active account: activation e-mail with a link;
-    - an active account already: an e-mail saying so, pointing to "Mot de passe oublié";
-    - unknown address: nothing is created and nothing is sent.
+    The rest (`send_activation_link`, `send_reset_link`) runs after the answer, so neither its
+    content nor its timing tells whether the address is known.
     """
     email = normalise_email(raw_email)
     if not email:
         raise field_problem("email", t("accounts.email_invalid"))
     await _throttle([(LINK_PER_ADDRESS, f"{commune.slug}:{email}"), (LINK_PER_IP, client_ip)])
+    return email
+
+
+async def send_activation_link(commune: CommuneContext, email: str, mailer: Mailer) -> None:
+    """Send the activation link if the (normalised) address is a payer's.
+
+    - known address, no active account: activation e-mail with a link;
+    - an active account already: an e-mail saying so, pointing to "Mot de passe oublié";
+    - unknown address: nothing is created and nothing is sent.
+    """
     async with transaction():
         account = await _account_by_email(commune, email)
         if account is not None and account["state"] == "active":
@@ -118,16 +136,27 @@ async def complete_activation(
 
 
 async def authenticate(
-    commune: CommuneContext, raw_email: str, password: str, client_ip: str
+    commune: CommuneContext,
+    raw_email: str,
+    password: str,
+    client_ip: str,
+    *,
+    known_device: bool = False,
 ) -> tuple[int, int]:
-    """Check credentials; returns (account id, auth version). Unknown addresses cost a hash too."""
+    """Check credentials; returns (account id, auth version). Unknown addresses cost a hash too.
+
+    Failures are counted per address and per (address, client address); every attempt per
+    client address. An attempt is counted before its password is checked (concurrent guesses
+    cannot slip past a limit) and given back when it succeeds. A `known_device` (a browser
+    that logged in to this address before) is not stopped by the address's failures, only by
+    its own (address, client address) ones, so no one can keep a parent out of their devices.
+    """
     email = normalise_email(raw_email)
-    await _throttle(
-        [
-            (LOGIN_PER_ADDRESS, f"{commune.slug}:{email or raw_email[:254]}"),
-            (LOGIN_PER_IP, client_ip),
-        ]
-    )
+    address = f"{commune.slug}:{email or raw_email[:254]}"
+    failures = [(LOGIN_PER_ADDRESS_CLIENT, f"{address}|{client_ip}")]
+    if not known_device:
+        failures.append((LOGIN_PER_ADDRESS, address))
+    await _throttle([(LOGIN_PER_IP, client_ip), *failures])
     account = await _account_by_email(commune, email) if email else None
     if account is None or account["state"] != "active":
         await burn_password_check(password)
@@ -140,26 +169,22 @@ async def authenticate(
         values[Account.password_hash] = new_hash
     async with transaction():
         await Account.update(values).where(Account.id == account["id"])
-    await throttle.reset(f"{commune.slug}:{email}", LOGIN_PER_ADDRESS)
+    await throttle.reset(f"{address}|{client_ip}", LOGIN_PER_ADDRESS_CLIENT)
+    if not known_device:
+        await throttle.refund(address, LOGIN_PER_ADDRESS)
     return account["id"], account["auth_version"]
 
 
 # --- Forgotten password --------------------------------------------------------------------
 
 
-async def request_password_reset(
-    commune: CommuneContext, raw_email: str, client_ip: str, mailer: Mailer
-) -> None:
+async def send_reset_link(commune: CommuneContext, email: str, mailer: Mailer) -> None:
     """E-mail a single-use reset link to an active account; a never-activated payer address
     gets the activation link instead. The caller answers neutrally in every case."""
-    email = normalise_email(raw_email)
-    if not email:
-        raise field_problem("email", t("accounts.email_invalid"))
     account = await _account_by_email(commune, email)
     if account is None or account["state"] == "pending":
-        await request_activation(commune, email, client_ip, mailer)
+        await send_activation_link(commune, email, mailer)
         return
-    await _throttle([(LINK_PER_ADDRESS, f"{commune.slug}:{email}"), (LINK_PER_IP, client_ip)])
     if account["state"] != "active":
         return
     async with transaction():
@@ -186,7 +211,7 @@ async def complete_password_reset(
             raise field_problem("token", t("accounts.link_invalid"))
         account_id = token["account_id"]
         await Account.update({Account.password_hash: password_hash}).where(Account.id == account_id)
-        await _retire_tokens(account_id, "reset")
+        await _retire_tokens(account_id, *CHANGE_LINKS)
         auth_version = await bump_auth_version(account_id)  # ends every other session
     return account_id, auth_version
 
@@ -199,13 +224,12 @@ async def change_password(
 ) -> int:
     """Returns the new auth version: every session ends, the caller opens a fresh one."""
     account = await _account(account_id)
-    ok, _ = await verify_password(account["password_hash"], old)
-    if not ok:
-        raise field_problem("old_password", t("accounts.old_password_wrong"))
+    await _check_current_password(account, old, "old_password")
     _check_password(commune, new, confirmation, account["email"], field_name="new_password")
     password_hash = await hash_password(new)
     async with transaction():
         await Account.update({Account.password_hash: password_hash}).where(Account.id == account_id)
+        await _retire_tokens(account_id, *CHANGE_LINKS)
         return await bump_auth_version(account_id)
 
 
@@ -219,9 +243,7 @@ async def request_email_change(
         raise field_problem("new_email", t("accounts.email_invalid"))
     if new_email == account["email"]:
         raise field_problem("new_email", t("accounts.email_unchanged"))
-    ok, _ = await verify_password(account["password_hash"], password)
-    if not ok:
-        raise field_problem("password", t("accounts.old_password_wrong"))
+    await _check_current_password(account, password, "password")
     if await _account_by_email(commune, new_email) is not None:
         raise field_problem("new_email", t("accounts.email_taken"))
     async with transaction():
@@ -249,6 +271,7 @@ async def confirm_email_change(commune: CommuneContext, secret: str, mailer: Mai
         if not await _consume_token(secret, "email_change"):
             raise field_problem("token", t("accounts.link_invalid"))
         await Account.update({Account.email: new_email}).where(Account.id == token["account_id"])
+        await _retire_tokens(token["account_id"], *CHANGE_LINKS)
         await link_payers(commune.id, token["account_id"], new_email)
         await mailer.send(commune, "email_changed", token["email"], new_email=new_email)
     return new_email
@@ -315,15 +338,27 @@ async def _consume_token(secret: str, purpose: str) -> bool:
     return bool(used)
 
 
-async def _retire_tokens(account_id: int, purpose: str) -> None:
+async def _retire_tokens(account_id: int, *purposes: str) -> None:
+    """Mark the account's open tokens of these purposes used (within the caller's transaction)."""
     await AccountToken.update({AccountToken.used_at: now()}).where(
         (AccountToken.account == account_id)
-        & (AccountToken.purpose == purpose)
+        & AccountToken.purpose.is_in(list(purposes))
         & AccountToken.used_at.is_null()
     )
 
 
 # --- Helpers -------------------------------------------------------------------------------
+
+
+async def _check_current_password(account: dict, password: str, field_name: str) -> None:
+    """The current password, checked like a login: failures only, per account."""
+    key = str(account["id"])
+    if not await throttle.hit(key, PASSWORD_CHECK_PER_ACCOUNT):
+        raise RateLimited
+    ok, _ = await verify_password(account["password_hash"], password)
+    if not ok:
+        raise field_problem(field_name, t("accounts.old_password_wrong"))
+    await throttle.reset(key, PASSWORD_CHECK_PER_ACCOUNT)
 
 
 async def _account(account_id: int) -> dict:

@@ -3,9 +3,14 @@ page) and in the background (the re-check of open attempts).
 
 Nothing is settled from what a browser or a notification says: they only name an operation,
 and `refresh()` (or `notified()`) asks the service itself (`fetch_outcome`); `settlement`
-applies the answer. Checks of one attempt run one at a time in a process, and an attempt is not
-asked more often than every few seconds. A lost notification changes nothing for the parent: the
-re-check keeps asking about open attempts for 2 days, on a backoff.
+applies the answer. Checks of one attempt run one at a time in a process, and the service is
+asked about one attempt at most once within `MIN_SECONDS_BETWEEN_CHECKS` by returns, the result
+page and the re-check: inside the interval a return or the result page answers from the stored
+state (and brings the re-check forward), the re-check waits for the interval's end. A
+notification, the service's own word that something changed, may ask once more inside the
+interval, once per interval (in a process); further ones answer from the stored state. A lost
+notification changes nothing for the parent: the re-check keeps asking about open attempts for
+2 days, on a backoff.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 
 from core.communes.context import CommuneContext
+from core.db import as_aware
 from core.hookspecs import PaymentOutcome, PaymentProvider
 from core.mail.mailer import Mailer
 from core.payments.attempts import AttemptView, attempt_by_id, state_of, utcnow
@@ -27,11 +34,17 @@ from core.payments.tables import CREATED, EXPIRED, OPEN_STATES, PENDING, Payment
 logger = logging.getLogger(__name__)
 
 CREATED_TIMEOUT = dt.timedelta(minutes=15)  # a PayFiP idop is usable for 15 minutes
-MIN_SECONDS_BETWEEN_CHECKS = 3.0  # a polling page or a notification storm asks no more often
+# At least this long between two questions to the service about one attempt from returns, the
+# result page and the re-check (recorded in `last_checked_at`, so every process sees it):
+# replayed returns or a polling page cannot make the portal hammer the service. A notification
+# may ask once more within it (see `notified`).
+MIN_SECONDS_BETWEEN_CHECKS = 5.0
 RECHECK_INTERVAL_SECONDS = 20.0
 
 _check_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 _asked_again: set[int] = set()  # attempts notified while a check of theirs was running
+# (attempt id, its provider reference) -> when a notification last asked about it
+_notification_questions: dict[tuple[int, str], float] = {}
 
 
 def _lock_of(attempt_id: int) -> asyncio.Lock:
@@ -57,19 +70,21 @@ async def refresh(
     mailer: Mailer,
     *,
     min_interval: float = MIN_SECONDS_BETWEEN_CHECKS,
+    wait: bool = False,
 ) -> str:
     """Ask the service for the result of an open attempt and apply it; the new state.
 
     Checks of one attempt run one at a time in this process, and each re-reads the state
     first: a check waiting for another finds the attempt final and asks nothing. An attempt
     asked less than `min_interval` seconds ago is not asked again (a polling page cannot make
-    the portal hammer the service); it is then due for the background re-check shortly.
+    the portal hammer the service): the stored state is the answer, and the attempt is due for
+    the background re-check shortly; or, with `wait`, the question waits for the interval's end.
     """
     provider = _checkable(commune, attempt)
     if provider is None:
         return attempt.state
     async with _lock_of(attempt.id):
-        return await _check(commune, attempt, provider, mailer, min_interval)
+        return await _check(commune, attempt, provider, mailer, min_interval, wait=wait)
 
 
 async def notified(
@@ -78,8 +93,9 @@ async def notified(
     mailer: Mailer,
     allowed: Callable[[], Awaitable[bool]],
 ) -> bool:
-    """The service says something happened to an attempt: ask it now. False if `allowed()`
-    (a rate limit) refuses.
+    """The service says something happened to an attempt: ask it now, even inside the minimum
+    interval, but only once per interval (further notifications then answer from the stored
+    state and bring the re-check forward). False if `allowed()` (a rate limit) refuses.
 
     Duplicate notifications cost nothing: while a check of the attempt is running, they only
     ask for one more check once it is done (if the attempt is still open then), and return.
@@ -94,7 +110,22 @@ async def notified(
     async with lock:  # taken at once: nothing ran since the test above
         if not await allowed():
             return False
-        await _check(commune, attempt, provider, mailer, min_interval=0)
+        interval = 0.0 if _notification_may_ask(attempt) else MIN_SECONDS_BETWEEN_CHECKS
+        await _check(commune, attempt, provider, mailer, interval, wait=False)
+    return True
+
+
+def _notification_may_ask(attempt: AttemptView) -> bool:
+    """Whether a notification may ask inside the minimum interval: once per interval (and
+    note that it does). Forgets the attempts notified longer ago."""
+    now = time.monotonic()
+    for known, asked_at in list(_notification_questions.items()):
+        if now - asked_at >= MIN_SECONDS_BETWEEN_CHECKS:
+            del _notification_questions[known]
+    key = (attempt.id, attempt.provider_reference or "")
+    if key in _notification_questions:
+        return False
+    _notification_questions[key] = now
     return True
 
 
@@ -104,15 +135,25 @@ async def _check(
     provider: PaymentProvider,
     mailer: Mailer,
     min_interval: float,
+    *,
+    wait: bool,
 ) -> str:
-    """One check of an open attempt (its lock held), repeated once if notified meanwhile."""
+    """One check of an open attempt (its lock held), repeated once if notified meanwhile.
+
+    Inside the minimum interval, the stored state answers, unless `wait`: then the question
+    waits (once) for the interval's end.
+    """
     while True:
         current = await state_of(attempt.id, attempt.state)
         if current not in OPEN_STATES:
             return current
         if not await _claim_check(attempt.id, min_interval):
-            await _check_soon(attempt.id)
-            return current
+            if not wait:
+                await _check_soon(attempt.id)
+                return current
+            wait = False
+            await asyncio.sleep(await _seconds_to_wait(attempt.id, min_interval))
+            continue
         _asked_again.discard(attempt.id)  # what was notified so far, this question answers
         try:
             outcome = await provider.fetch_outcome(attempt.provider_reference or "")
@@ -122,7 +163,7 @@ async def _check(
         state = await apply_outcome(commune, attempt.id, outcome, mailer)
         if state not in OPEN_STATES or attempt.id not in _asked_again:
             return state
-        min_interval = 0  # a notification came during the check: ask once more
+        wait = True  # a notification came during the check: ask once more, in turn
 
 
 async def _claim_check(attempt_id: int, min_interval: float) -> bool:
@@ -141,6 +182,20 @@ async def _claim_check(attempt_id: int, min_interval: float) -> bool:
         .returning(PaymentAttempt.id)
     )
     return bool(rows)
+
+
+async def _seconds_to_wait(attempt_id: int, min_interval: float) -> float:
+    """How long until the attempt may be asked again (0 to `min_interval` seconds)."""
+    row = (
+        await PaymentAttempt.select(PaymentAttempt.last_checked_at)
+        .where(PaymentAttempt.id == attempt_id)
+        .first()
+    )
+    last = as_aware(row["last_checked_at"]) if row else None
+    if last is None:
+        return 0.0
+    free_at = last + dt.timedelta(seconds=min_interval)
+    return min(max((free_at - utcnow()).total_seconds(), 0.0), min_interval)
 
 
 async def _check_soon(attempt_id: int) -> None:
@@ -213,7 +268,7 @@ async def recheck_due(communes: Mapping[int, CommuneContext], mailer: Mailer) ->
         attempt = await attempt_by_id(attempt_id)
         if commune is None or attempt is None:
             continue
-        await refresh(commune, attempt, mailer, min_interval=0)
+        await refresh(commune, attempt, mailer, wait=True)
         asked += 1
     return asked
 

@@ -1,6 +1,7 @@
 """Invoices an online payment holds: not offered for payment again while a result may come.
 
-- An open attempt (the parent is at the service, or its result is not known: PayFiP's P5)
+- An open attempt (the parent is at the service, or its result is not known: PayFiP's P5, or
+  the parent cancelled a few minutes ago and the service may still complete it: `abandoning`)
   holds its invoices for 2 hours from its creation (payfip.md §4), after which they are
   released, even if the re-check keeps asking about it.
 - A declared payment (TIPI's unsigned return) or one awaiting review holds them until an import
@@ -30,7 +31,7 @@ HOLDING_STATES = (*OPEN_STATES, DECLARED, REVIEW)
 class Hold:
     """Why an invoice cannot be paid online right now, and until when."""
 
-    state: str  # "created"/"pending" (in progress), "declared" or "review"
+    state: str  # "created"/"pending"/"abandoning" (in progress), "declared" or "review"
     until: dt.datetime
     refdet: str
 

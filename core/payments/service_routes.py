@@ -9,10 +9,12 @@ notification and the parent's browser returning from the payment page.
   200 in every case but the limit (429).
 - `GET|POST /<commune>/paiement/<provider>/retour`: the browser, back from the payment page
   (no CSRF either: the service may send it back with a cross-site POST). The provider names the
-  attempt (`read_return`); the core asks the service (`checks.refresh`) or, for a service that
-  cannot be asked, applies the result the return brings as unverified (rate-limited per
-  address: it writes what a browser says). Then a GET redirect to the result page, which
-  updates itself until the result is final, or to "Mes paiements" when no attempt is named.
+  attempt (`read_return`); the core asks the service (`checks.refresh`, which asks an attempt
+  at most every few seconds, whoever asks) or, for a service that cannot be asked, applies the
+  result the return brings as unverified. Returns that name something are rate-limited per
+  address (a limited one goes to "Mes paiements" without a look-up). Then a GET redirect to the
+  result page, which updates itself until the result is final, or to "Mes paiements" when no
+  attempt is named.
 
 Both answer 404 where the commune offers no such provider. Nothing is settled from a request's
 parameters: only the service's own answer settles (`core.payments.settlement`).
@@ -39,7 +41,9 @@ from core.security import throttle
 from core.web.dependencies import client_address, mailer, provide_settings
 
 NOTIFICATIONS = throttle.Limit("payment_notification", max_hits=120, window_seconds=60)
-RETURNS = throttle.Limit("payment_return", max_hits=60, window_seconds=60)
+# Returns naming an operation, per client address: a parent comes back once per payment, so a
+# replayed return cannot make the portal look attempts up or ask the service without end.
+RETURNS = throttle.Limit("payment_return", max_hits=20, window_seconds=60)
 
 
 async def service_call(request: Request) -> ServiceCall:
@@ -108,11 +112,7 @@ async def receive_notification(
 async def receive_return(request: Request, commune: CommuneContext, provider_name: str) -> Redirect:
     provider = _provider(commune, provider_name)
     notice = provider.read_return(await service_call(request))
-    if (
-        notice is not None
-        and notice.outcome is not None
-        and not await throttle.hit(_address(request), RETURNS)
-    ):
+    if notice is not None and not await throttle.hit(_address(request), RETURNS):
         return Redirect(path=commune.url("paiements"), status_code=303)
     attempt = await _attempt(commune, provider, notice)
     if notice is None or attempt is None:
@@ -121,7 +121,7 @@ async def receive_return(request: Request, commune: CommuneContext, provider_nam
         unverified = dataclasses.replace(notice.outcome, verified=False)
         await settlement.apply_outcome(commune, attempt.id, unverified, mailer(request))
     else:
-        await checks.refresh(commune, attempt, mailer(request), min_interval=0)
+        await checks.refresh(commune, attempt, mailer(request))
     # A GET, so the session cookie (SameSite=Lax) comes with it even after a cross-site POST.
     return Redirect(path=commune.url(f"paiement/{attempt.refdet}"), status_code=303)
 

@@ -12,6 +12,11 @@ The rules (payfip.md §4 and §5):
   partial unique index allows one settling payment per invoice.
 - "Not known yet" keeps the attempt open and schedules its next background check, on a backoff,
   for 2 days (the service purges operations overnight).
+- A verified "abandoned" is not final for `ABANDON_GRACE` after the attempt's creation or the
+  service's transaction time (whichever is later): PayFiP can still complete the operation (its
+  own client library keeps an `A` open for two minutes), so the attempt is `abandoning`, its
+  invoices held, re-checked when the grace is over (a late payment's notification asks sooner):
+  "abandoned" then closes it, "paid" settles it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from core.payments.attempts import (
 )
 from core.payments.tables import (
     ABANDONED,
+    ABANDONING,
     DECLARED,
     EXPIRED,
     OPEN_STATES,
@@ -58,6 +64,9 @@ RECHECK_MAX_SECONDS = 3600
 GIVE_UP_AFTER = dt.timedelta(days=2)  # the service purges operations overnight (P1)
 
 _OUTCOME_STATES = {"refused": REFUSED, "abandoned": ABANDONED, "expired": EXPIRED}
+
+# How long a cancelled PayFiP operation may still be completed; the re-check asks again then.
+ABANDON_GRACE = dt.timedelta(minutes=5)
 
 
 def mismatches(attempt: Mapping[str, Any], outcome: PaymentOutcome) -> list[str]:
@@ -115,6 +124,10 @@ async def apply_outcome(
             }
         ).where((PaymentAttempt.id == attempt_id) & PaymentAttempt.state.is_in(list(OPEN_STATES)))
         return str(row["state"])
+    if outcome.result == "abandoned" and outcome.verified:
+        grace_until = _abandon_grace_end(row, outcome, now)
+        if now < grace_until:
+            return await _keep_open(attempt_id, record, grace_until)
     if outcome.result in _OUTCOME_STATES:
         return await _finish(attempt_id, _OUTCOME_STATES[outcome.result], record)
     if outcome.result == "unknown":
@@ -130,6 +143,26 @@ async def apply_outcome(
     if not outcome.verified:
         return await _finish(attempt_id, DECLARED, record, note="unsigned return: to confirm")
     return await _settle(commune, attempt_id, record, mailer)
+
+
+def _abandon_grace_end(
+    row: Mapping[str, Any], outcome: PaymentOutcome, now: dt.datetime
+) -> dt.datetime:
+    """Until when an "abandoned" answer may still turn into a payment."""
+    started = max(as_aware(row["created_at"]) or now, outcome.transaction_at or now - GIVE_UP_AFTER)
+    return started + ABANDON_GRACE
+
+
+async def _keep_open(attempt_id: int, record: dict[Any, Any], next_check: dt.datetime) -> str:
+    """An abandon still in its grace period: `abandoning`, asked again at `next_check`."""
+    rows = (
+        await PaymentAttempt.update(
+            {**record, PaymentAttempt.state: ABANDONING, PaymentAttempt.next_check_at: next_check}
+        )
+        .where((PaymentAttempt.id == attempt_id) & PaymentAttempt.state.is_in(list(OPEN_STATES)))
+        .returning(PaymentAttempt.id)
+    )
+    return ABANDONING if rows else await state_of(attempt_id, ABANDONING)
 
 
 async def _finish(attempt_id: int, state: str, record: dict[Any, Any], *, note: str = "") -> str:

@@ -21,6 +21,9 @@ from core.invoices.tables import Invoice
 # except that the re-check keeps asking about a late PENDING attempt (see services).
 CREATED = "created"  # stored, the service not asked yet
 PENDING = "pending"  # the parent was sent to the service; its result is not known
+# The service said "abandoned" (A) a few minutes ago: PayFiP may still complete the operation, so
+# the attempt stays open (its invoices held, re-checked) until `settlement.ABANDON_GRACE` is over.
+ABANDONING = "abandoning"
 PAID = "paid"  # the service confirmed the payment; invoices settled
 REFUSED = "refused"  # card or direct debit refused
 ABANDONED = "abandoned"  # the parent cancelled
@@ -29,8 +32,8 @@ FAILED = "failed"  # the service refused to create it (bad e-mail, unavailable..
 DECLARED = "declared"  # unsigned "paid" return (TIPI): recorded, to be confirmed by an import
 REVIEW = "review"  # something does not match: an agent must look (invoices untouched)
 
-OPEN_STATES = (CREATED, PENDING)
-STATES = (CREATED, PENDING, PAID, REFUSED, ABANDONED, EXPIRED, FAILED, DECLARED, REVIEW)
+OPEN_STATES = (CREATED, PENDING, ABANDONING)
+STATES = (CREATED, PENDING, ABANDONING, PAID, REFUSED, ABANDONED, EXPIRED, FAILED, DECLARED, REVIEW)
 
 
 class PaymentAttempt(Table, tablename="payment_attempt"):

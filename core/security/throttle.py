@@ -88,6 +88,18 @@ async def reset(bucket: str, limit: Limit) -> None:
         await Throttle.delete().where(Throttle.bucket == bucket_name(bucket, limit))
 
 
+async def refund(bucket: str, limit: Limit, *, now: float | None = None) -> None:
+    """Give back one attempt counted by `hit()` in the current window, for a limit that counts
+    failures only: the attempt is counted before it is checked (so concurrent attempts cannot
+    slip past the limit), and refunded when it succeeds."""
+    async with transaction():
+        await Throttle.update({Throttle.hits: Throttle.hits - 1}).where(
+            (Throttle.bucket == bucket_name(bucket, limit))
+            & (Throttle.window_start == window_start(limit, now))
+            & (Throttle.hits > 0)
+        )
+
+
 async def purge_expired(now: float | None = None) -> int:
     """Delete the windows that started more than a day ago; the number of rows deleted."""
     cutoff = int(time.time() if now is None else now) - PURGE_AFTER_SECONDS

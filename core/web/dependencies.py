@@ -70,5 +70,6 @@ def commune_with(plugin_name: str) -> Provide:
 
 
 def client_address(request: Request, settings: Settings) -> str:
-    """The client's address for rate limits (X-Forwarded-For only behind our own proxy)."""
-    return client_ip(request, settings.trust_proxy_headers)
+    """The client's address for rate limits (from X-Forwarded-For only behind our own proxies,
+    `PORTAIL_TRUSTED_PROXY_HOPS`)."""
+    return client_ip(request, settings.trusted_proxy_hops)

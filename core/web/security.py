@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware import ASGIMiddleware
@@ -43,14 +45,26 @@ class SecurityHeadersMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send_with_headers)
 
 
-def client_ip(request: Request, trust_proxy_headers: bool) -> str:
-    """The client's address; X-Forwarded-For only counts behind our own reverse proxy."""
-    if trust_proxy_headers:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",", 1)[0].strip()
-        if first:
-            return first
-    return request.client.host if request.client else "unknown"
+def client_ip(request: Request, trusted_proxy_hops: int) -> str:
+    """The client's address, as rate limits count it.
+
+    With no proxy of ours in front (`trusted_proxy_hops=0`), the connection's peer. Behind N
+    proxies of ours, each appends the address it received the request from to X-Forwarded-For,
+    so the N-th entry from the right is the one our outermost proxy wrote; anything to its left
+    was written by the client and is ignored. A header too short or holding something that is
+    not an IP address falls back to the peer.
+    """
+    peer = request.client.host if request.client else "unknown"
+    if trusted_proxy_hops <= 0:
+        return peer
+    entries = ",".join(request.headers.getall("x-forwarded-for", [])).split(",")
+    if len(entries) < trusted_proxy_hops:
+        return peer
+    candidate = entries[-trusted_proxy_hops].strip()
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return peer
 
 
 class CsrfMiddleware(CSRFMiddleware):
