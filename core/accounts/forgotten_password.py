@@ -10,16 +10,15 @@ from litestar.response import Template
 
 from core.accounts import services
 from core.accounts.responses import (
+    answer_link_request,
     form_error,
     password_form,
-    redirect_then,
     signed_in_redirect,
 )
 from core.communes.context import CommuneContext
 from core.mail.mailer import Mailer
 from core.settings import Settings
-from core.web.dependencies import client_address
-from core.web.forms import Problems, RateLimited, form_fields
+from core.web.forms import Problems, form_fields
 from core.web.pages import page
 
 
@@ -34,22 +33,14 @@ class PasswordResetController(Controller):
     async def request_reset(
         self, request: Request, commune: CommuneContext, settings: Settings, mailer: Mailer
     ) -> Response[Any]:
-        form = await form_fields(request)
-        try:
-            email = await services.accept_link_request(
-                commune, form.get("email", ""), client_address(request, settings)
-            )
-        except (Problems, RateLimited) as exc:
-            return form_error(
-                request, commune, "auth/reset_request.html", exc, form, keep=("email",)
-            )
-        # The address's lookup, its token and its e-mail come after the answer (same for all).
-        return redirect_then(
-            commune.url("mot-de-passe-oublie/envoye"),
-            services.send_reset_link,
+        return await answer_link_request(
+            request,
             commune,
-            email,
+            settings,
             mailer,
+            template="auth/reset_request.html",
+            sent_path="mot-de-passe-oublie/envoye",
+            send_link=services.send_reset_link,
         )
 
     @get("/mot-de-passe-oublie/envoye")

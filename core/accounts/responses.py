@@ -14,9 +14,11 @@ from litestar.response import Redirect, Template
 from core.accounts import services
 from core.accounts.sessions import COOKIE_NAME, end_session, open_session, session_cookie
 from core.communes.context import CommuneContext
+from core.mail.mailer import Mailer
 from core.security.tokens import digest
 from core.settings import Settings
-from core.web.forms import Problems, RateLimited
+from core.web.dependencies import client_address
+from core.web.forms import Problems, RateLimited, form_fields
 from core.web.pages import page
 
 logger = logging.getLogger(__name__)
@@ -82,6 +84,28 @@ def form_error(
     return page(
         request, commune, template, errors=errors, values=values, status_code=status, **context
     )
+
+
+async def answer_link_request(
+    request: Request,
+    commune: CommuneContext,
+    settings: Settings,
+    mailer: Mailer,
+    *,
+    template: str,
+    sent_path: str,
+    send_link: Callable[[CommuneContext, str, Mailer], Awaitable[None]],
+) -> Response[Any]:
+    """An activation or reset request: check the address and the limits (the same work for any
+    address), answer, and only then look the address up and send its link."""
+    form = await form_fields(request)
+    try:
+        email = await services.accept_link_request(
+            commune, form.get("email", ""), client_address(request, settings)
+        )
+    except (Problems, RateLimited) as exc:
+        return form_error(request, commune, template, exc, form, keep=("email",))
+    return redirect_then(commune.url(sent_path), send_link, commune, email, mailer)
 
 
 def redirect_then(target: str, work: Callable[..., Awaitable[None]], *args: Any) -> Redirect:
