@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -455,14 +456,16 @@ def test_lost_notification_result_page_updates_itself(
     payer = payment_payer("lost", viewport.name)
     (invoice,) = payer.invoices
     # No notification, and the service does not know the result yet when the browser comes
-    # back (P5): only the result page's own polling can find it out.
-    simulator.configure(
-        notifications="lose",
-        fault_queue=[{"code": "P5", "operation": "recupererDetailPaiementSecurise"}],
-    )
+    # back (P5): only the result page's own polling can find it out. The fault names this
+    # operation, so a background re-check of another payment cannot take it.
+    simulator.configure(notifications="lose")
     log_in(page, server, payer)
     choose_to_pay(page, server, payer, invoice)
     go_to_payment_page(page, invoice.cents)
+    idop = parse_qs(urlsplit(page.url).query)["idop"][0]
+    simulator.configure(
+        fault_queue=[{"code": "P5", "operation": "recupererDetailPaiementSecurise", "idop": idop}],
+    )
     pay_by_card(page, ACCEPTED_CARD)
 
     refdet = expect_result(page, server, "Paiement en cours de traitement")

@@ -173,13 +173,16 @@ class QueuedFault:
     """A fault the next SOAP call answers instead of its normal result.
 
     `kind` is "FonctionnelleErreur" or one of the Tech*Erreur classes; `operation` limits it to
-    one operation name (None: whichever call comes next).
+    one operation name (None: whichever call comes next); `idop` limits it to the calls about
+    one operation (its `idOp` field), so a test's fault is not taken by a background check of
+    another payment.
     """
 
     code: str
     operation: str | None = None
     kind: str = "FonctionnelleErreur"
     libelle: str | None = None
+    idop: str | None = None
 
     @classmethod
     def parse(cls, item: str | QueuedFault | Mapping[str, Any]) -> QueuedFault:
@@ -191,7 +194,7 @@ class QueuedFault:
                 return cls(code="", kind=item)
             return cls(code=item)
         if isinstance(item, Mapping):
-            unknown = set(item) - {"code", "operation", "kind", "libelle"}
+            unknown = set(item) - {"code", "operation", "kind", "libelle", "idop"}
             if unknown:
                 raise ValueError(f"unknown fault fields: {sorted(unknown)}")
             code = str(item.get("code") or "")
@@ -200,11 +203,13 @@ class QueuedFault:
                 code, kind = "", code
             operation = item.get("operation")
             libelle = item.get("libelle")
+            idop = item.get("idop")
             fault = cls(
                 code=code,
                 operation=str(operation) if operation else None,
                 kind=kind,
                 libelle=str(libelle) if libelle else None,
+                idop=str(idop) if idop else None,
             )
             fault.check()
             return fault
@@ -219,12 +224,15 @@ class QueuedFault:
             raise ValueError(f"unknown operation: {self.operation}")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "code": self.code,
             "operation": self.operation,
             "kind": self.kind,
             "libelle": self.libelle,
         }
+        if self.idop is not None:
+            found["idop"] = self.idop
+        return found
 
 
 KNOBS = (
@@ -321,15 +329,15 @@ class SimulatorState:
     def queue_fault(self, code: str, operation: str | None = None) -> None:
         """Make the next SOAP call (of `operation`, if given) answer this fault."""
         fault = QueuedFault.parse(code)
-        fault = QueuedFault(fault.code, operation, fault.kind, fault.libelle)
+        fault = QueuedFault(fault.code, operation, fault.kind, fault.libelle, fault.idop)
         fault.check()
         self.fault_queue.append(fault)
 
-    def take_fault(self, operation: str) -> QueuedFault | None:
-        """Remove and return the first queued fault that applies to this call."""
+    def take_fault(self, operation: str, idop: str | None = None) -> QueuedFault | None:
+        """Remove and return the first queued fault that applies to this call (about `idop`)."""
         for index, item in enumerate(self.fault_queue):
             fault = QueuedFault.parse(item)
-            if fault.operation in (None, operation):
+            if fault.operation in (None, operation) and fault.idop in (None, idop):
                 del self.fault_queue[index]
                 return fault
         return None

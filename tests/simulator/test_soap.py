@@ -331,3 +331,18 @@ async def test_queued_fault_scoped_to_an_operation(
 
 async def test_get_is_not_the_web_service(client: httpx.AsyncClient) -> None:
     assert (await client.get("/tpa/services/securite")).status_code == 405
+
+
+def test_a_fault_may_name_the_operation_it_is_for() -> None:
+    """A queued fault with an idop is taken only by a call about that operation, so another
+    payment's check does not consume it."""
+    state = SimulatorState()
+    state.fault_queue.append(
+        QueuedFault("P5", operation="recupererDetailPaiementSecurise", idop="OP-B")
+    )
+    assert state.take_fault("recupererDetailPaiementSecurise", "OP-A") is None
+    taken = state.take_fault("recupererDetailPaiementSecurise", "OP-B")
+    assert taken is not None and taken.code == "P5"
+    assert state.fault_queue == []
+    parsed = QueuedFault.parse({"code": "P5", "idop": "OP-C"})
+    assert parsed.idop == "OP-C" and parsed.to_json()["idop"] == "OP-C"
