@@ -7,6 +7,7 @@ secrets, the public URL. What differs between communes lives in the TOML configu
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import secrets
@@ -57,6 +58,12 @@ class Settings:
         "connection's peer; N: the N-th address from the right of X-Forwarded-For (the one "
         "your outermost proxy appended; what the client wrote to its left is ignored). "
         "The former PORTAIL_TRUST_PROXY_HEADERS=1 still reads as 1 (deprecated).",
+    )
+    session_idle_minutes: int = _setting(
+        "PORTAIL_SESSION_IDLE_MINUTES",
+        30,
+        "Minutes without a request after which a parent's session ends, unless opened with "
+        '"Se souvenir de moi" (0: no inactivity timeout; sessions still end after 12 hours).',
     )
     trace_plugins: bool = _setting(
         "PORTAIL_TRACE_PLUGINS", False, "Log every plugin hook call and its result."
@@ -127,6 +134,8 @@ class Settings:
             values["trusted_proxy_hops"] = 1
         if values.get("trusted_proxy_hops", 0) < 0:
             raise ValueError("PORTAIL_TRUSTED_PROXY_HOPS: expected 0 or more")
+        if values.get("session_idle_minutes", 0) < 0:
+            raise ValueError("PORTAIL_SESSION_IDLE_MINUTES: expected 0 or more")
         settings = cls(**values)
         if not settings.secret_key:
             if not settings.debug and not settings.demo:
@@ -144,6 +153,12 @@ class Settings:
     def trust_proxy_headers(self) -> bool:
         """Whether a proxy of ours stands in front (uvicorn then reads X-Forwarded-Proto)."""
         return self.trusted_proxy_hops > 0
+
+    @property
+    def session_idle_timeout(self) -> dt.timedelta | None:
+        """How long a parent's session (without "Se souvenir de moi") survives unused."""
+        minutes = self.session_idle_minutes
+        return dt.timedelta(minutes=minutes) if minutes else None
 
     @property
     def secure_cookies(self) -> bool:

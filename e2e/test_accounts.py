@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -131,6 +132,37 @@ def test_remember_me_sets_a_lasting_cookie(
     login(page, server, email, PASSWORD)
     expect_logged_in_home(page, server)
     assert _session_cookie(page)["expires"] == -1
+
+
+def test_sessions_list_and_se_deconnecter_partout(
+    page: Page, browser: Any, server: str, mail_sink: MailSink, viewport: Viewport
+) -> None:
+    email = payer_address("sessions", viewport.name)
+    activate(page, server, mail_sink, email, PASSWORD)
+    # The same parent on a second device, with "Se souvenir de moi".
+    other = browser.new_context(locale="fr-FR", **viewport.options)
+    try:
+        other_page = other.new_page()
+        login(other_page, server, email, PASSWORD, remember=True)
+        expect_logged_in_home(other_page, server)
+
+        open_account_page(page, server)
+        sessions = page.get_by_role("region", name="Mes sessions")
+        expect(sessions.get_by_role("listitem")).to_have_count(2)
+        expect(sessions.get_by_text("Cet appareil")).to_have_count(1)
+        expect(sessions.get_by_text("« Se souvenir de moi » (30 jours)")).to_have_count(1)
+        assert_accessible(page)
+
+        sessions.get_by_role("button", name="Se déconnecter partout").click()
+        expect_login_page(page, server)
+        expect(page.get_by_role("status")).to_contain_text("déconnecté sur tous vos appareils")
+
+        other_page.goto(url(server, "factures"))
+        expect_login_page(other_page, server)
+        expect(other_page.get_by_role("status")).to_contain_text("Votre session a pris fin")
+        assert_accessible(other_page)
+    finally:
+        other.close()
 
 
 def test_forgotten_password(

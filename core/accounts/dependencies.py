@@ -7,18 +7,30 @@ from litestar import Request
 
 from core.accounts.sessions import COOKIE_NAME, signed_in
 from core.communes.context import CommuneContext
+from core.settings import Settings
 from core.web.identity import LoginRequired, SignedIn
 
+# Where a browser whose session ended (inactivity, "Se déconnecter partout", a password
+# change elsewhere) is sent: the login page says why instead of appearing out of nowhere.
+SESSION_ENDED_STEP = "connexion?info=session_ended"
 
-async def current_account(request: Request, commune: CommuneContext) -> SignedIn | None:
+
+async def current_account(
+    request: Request, commune: CommuneContext, settings: Settings
+) -> SignedIn | None:
     """The parent behind the session cookie, looked up once per request."""
     if "account" not in request.state:
-        request.state.account = await signed_in(request.cookies.get(COOKIE_NAME), commune.id)
+        request.state.account = await signed_in(
+            request.cookies.get(COOKIE_NAME), commune.id, settings.session_idle_timeout
+        )
     return request.state.account
 
 
-async def require_account(request: Request, commune: CommuneContext) -> SignedIn:
-    account = await current_account(request, commune)
+async def require_account(
+    request: Request, commune: CommuneContext, settings: Settings
+) -> SignedIn:
+    account = await current_account(request, commune, settings)
     if account is None:
-        raise LoginRequired(commune.root)
+        ended = bool(request.cookies.get(COOKIE_NAME))
+        raise LoginRequired(commune.root, SESSION_ENDED_STEP if ended else "connexion")
     return account

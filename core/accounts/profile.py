@@ -1,5 +1,6 @@
 """ "Mes informations": the page, changing the password and the e-mail address (the forms also
-answer htmx with their own section), and the new address's confirmation link."""
+answer htmx with their own section), the new address's confirmation link, and the list of open
+sessions with "Se déconnecter partout"."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
 from core.accounts import services
-from core.accounts.sessions import open_session, session_cookie
+from core.accounts.sessions import (
+    bump_auth_version,
+    cleared_cookie,
+    open_session,
+    open_sessions,
+    session_cookie,
+)
 from core.alert_addresses import services as alert_addresses
 from core.communes.context import CommuneContext
 from core.i18n import t
 from core.mail.mailer import Mailer
 from core.settings import Settings
+from core.web.dependencies import provide_settings
 from core.web.forms import Problems, RateLimited, form_fields
 from core.web.identity import SignedIn
 from core.web.pages import page
@@ -55,7 +63,12 @@ class ProfileController(Controller):
         # Every session ended with the change; this browser gets a fresh one, as long-lived as
         # the one it had ("Se souvenir de moi" survives a password change).
         persistent = account.persistent
-        secret = await open_session(account.account_id, version, persistent=persistent)
+        secret = await open_session(
+            account.account_id,
+            version,
+            persistent=persistent,
+            user_agent=request.headers.get("user-agent", ""),
+        )
         cookie = session_cookie(
             commune.root, secret, persistent=persistent, secure=settings.secure_cookies
         )
@@ -72,6 +85,18 @@ class ProfileController(Controller):
                 path=commune.url("mes-informations?info=password_changed"), status_code=303
             )
         response.set_cookie(cookie)
+        return response
+
+    @post("/mes-informations/sessions/fermer", name="logout_everywhere")
+    async def logout_everywhere(
+        self, commune: CommuneContext, account: SignedIn, settings: Settings
+    ) -> Response[Any]:
+        """ "Se déconnecter partout": every session of the account ends, this one included."""
+        await bump_auth_version(account.account_id)
+        response: Response[Any] = Redirect(
+            path=commune.url("connexion?info=logged_out_everywhere"), status_code=303
+        )
+        response.set_cookie(cleared_cookie(commune.root, secure=settings.secure_cookies))
         return response
 
     @post("/mes-informations/adresse")
@@ -183,6 +208,9 @@ async def account_page(
     context.setdefault("alerts_info", "")
     context["alert_addresses"] = await alert_addresses.list_addresses(account.account_id)
     context["alerts_max"] = alert_addresses.MAX_PER_ACCOUNT
+    context["open_sessions"] = await open_sessions(
+        account.account_id, account.session_hash, provide_settings(request).session_idle_timeout
+    )
     for pending in commune.hooks.account_section_context(commune=commune, account=account):
         context.update(await pending)
     return page(

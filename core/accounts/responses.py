@@ -38,7 +38,12 @@ async def signed_in_redirect(
     old = request.cookies.get(COOKIE_NAME)
     if old:
         await end_session(digest(old))
-    secret = await open_session(account_id, auth_version, persistent=persistent)
+    secret = await open_session(
+        account_id,
+        auth_version,
+        persistent=persistent,
+        user_agent=request.headers.get("user-agent", ""),
+    )
     response: Response[Any] = Redirect(path=target, status_code=303)
     response.set_cookie(
         session_cookie(commune.root, secret, persistent=persistent, secure=settings.secure_cookies)

@@ -3,11 +3,14 @@
 Stored in the database, sessions work across several server processes (PostgreSQL in
 production, the SQLite file for a single process). A login always creates a new id; logout
 deletes the row; bumping `account.auth_version` ends every session of the account at once.
+A session without "Se souvenir de moi" also ends after a period without requests
+(`PORTAIL_SESSION_IDLE_MINUTES`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from litestar.datastructures import Cookie
 
@@ -19,9 +22,60 @@ from core.web.identity import SignedIn
 COOKIE_NAME = "portail_session"
 PERSISTENT_LIFETIME = dt.timedelta(days=30)  # "Se souvenir de moi"
 BROWSER_LIFETIME = dt.timedelta(hours=12)  # server-side bound of a browser-session cookie
+# `last_seen_at` is written at most this often: a write on every page would cost more than the
+# page, and the inactivity timeout is counted in minutes.
+LAST_SEEN_RESOLUTION = dt.timedelta(minutes=1)
+USER_AGENT_LENGTH = 200
 
 
-async def open_session(account_id: int, auth_version: int, *, persistent: bool) -> str:
+# (marker in the User-Agent, name shown), first match wins: Edge and Opera also say "Chrome",
+# Chrome also says "Safari".
+BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """One of the account's open sessions, as "Mes informations" lists them."""
+
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    persistent: bool
+    user_agent: str
+    current: bool
+
+    @property
+    def browser(self) -> str:
+        """The browser's name, or "" when the User-Agent does not say."""
+        return _first_match(self.user_agent, BROWSERS)
+
+    @property
+    def system(self) -> str:
+        """The operating system's name, or "" when the User-Agent does not say."""
+        return _first_match(self.user_agent, SYSTEMS)
+
+
+def _first_match(user_agent: str, known: tuple[tuple[str, str], ...]) -> str:
+    return next((name for marker, name in known if marker in user_agent), "")
+
+
+async def open_session(
+    account_id: int, auth_version: int, *, persistent: bool, user_agent: str = ""
+) -> str:
     """Create a session and return the secret for the cookie."""
     secret = new_secret()
     created = now()
@@ -32,7 +86,9 @@ async def open_session(account_id: int, auth_version: int, *, persistent: bool) 
             auth_version=auth_version,
             persistent=persistent,
             created_at=created,
+            last_seen_at=created,
             expires_at=created + (PERSISTENT_LIFETIME if persistent else BROWSER_LIFETIME),
+            user_agent=user_agent[:USER_AGENT_LENGTH],
         )
     )
     return secret
@@ -63,13 +119,21 @@ def cleared_cookie(root: str, *, secure: bool) -> Cookie:
     )
 
 
-async def signed_in(secret: str | None, commune_id: int) -> SignedIn | None:
-    """The active account of `commune_id` behind `secret`, or None."""
+async def signed_in(
+    secret: str | None, commune_id: int, idle_timeout: dt.timedelta | None = None
+) -> SignedIn | None:
+    """The active account of `commune_id` behind `secret`, or None.
+
+    A session without "Se souvenir de moi" unused for `idle_timeout` has ended (None: no
+    inactivity timeout); a session in use has its `last_seen_at` moved on.
+    """
     row = await row_by_secret(
         WebSession.id_hash,
         secret,
         WebSession.id_hash,
         WebSession.auth_version,
+        WebSession.created_at,
+        WebSession.last_seen_at,
         WebSession.expires_at,
         WebSession.persistent,
         WebSession.account.id.as_alias("account_id"),
@@ -78,14 +142,22 @@ async def signed_in(secret: str | None, commune_id: int) -> SignedIn | None:
         WebSession.account.state.as_alias("state"),
         WebSession.account.auth_version.as_alias("account_auth_version"),
     )
+    moment = now()
     if (
         row is None
         or row["commune_id"] != commune_id
         or row["state"] != "active"
         or row["auth_version"] != row["account_auth_version"]
-        or row["expires_at"] <= now()
+        or row["expires_at"] <= moment
     ):
         return None
+    last_seen = row["last_seen_at"] or row["created_at"]
+    if idle_timeout is not None and not row["persistent"] and last_seen + idle_timeout <= moment:
+        return None
+    if moment - last_seen >= LAST_SEEN_RESOLUTION:
+        await WebSession.update({WebSession.last_seen_at: moment}).where(
+            WebSession.id_hash == row["id_hash"]
+        )
     return SignedIn(
         account_id=row["account_id"],
         email=row["email"],
@@ -96,6 +168,38 @@ async def signed_in(secret: str | None, commune_id: int) -> SignedIn | None:
 
 async def end_session(session_hash: str) -> None:
     await WebSession.delete().where(WebSession.id_hash == session_hash)
+
+
+async def open_sessions(
+    account_id: int, current_hash: str, idle_timeout: dt.timedelta | None
+) -> list[OpenSession]:
+    """The account's sessions that have not ended, most recently used first."""
+    moment = now()
+    rows = (
+        await WebSession.select(
+            WebSession.id_hash,
+            WebSession.created_at,
+            WebSession.last_seen_at,
+            WebSession.persistent,
+            WebSession.user_agent,
+        )
+        .where((WebSession.account == account_id) & (WebSession.expires_at > moment))
+        .order_by(WebSession.id, ascending=False)
+    )
+    sessions = [
+        OpenSession(
+            created_at=row["created_at"],
+            last_seen_at=row["last_seen_at"] or row["created_at"],
+            persistent=row["persistent"],
+            user_agent=row["user_agent"],
+            current=row["id_hash"] == current_hash,
+        )
+        for row in rows
+    ]
+    if idle_timeout is not None:
+        cutoff = moment - idle_timeout
+        sessions = [s for s in sessions if s.persistent or s.last_seen_at > cutoff]
+    return sorted(sessions, key=lambda s: (not s.current, -s.last_seen_at.timestamp()))
 
 
 async def end_all_sessions(account_id: int) -> None:

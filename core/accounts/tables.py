@@ -89,3 +89,6 @@ class WebSession(Table, tablename="web_session"):
     persistent = Boolean(default=False)
     created_at = Timestamptz()
     expires_at = Timestamptz(index=True)
+    # When the browser was last seen (written at most once a minute: see `sessions.signed_in`).
+    last_seen_at = Timestamptz(null=True, default=None)
+    user_agent = Varchar(length=200, default="", help_text="Shown in the account's session list")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import fields
 from pathlib import Path
 
@@ -160,3 +161,14 @@ def test_every_setting_is_documented() -> None:
     for variable, default, help_text in documented:
         assert variable.isupper() and help_text.strip(), variable
         assert default is not None
+
+
+def test_the_session_inactivity_timeout(no_dotenv: Path) -> None:
+    secret = {"PORTAIL_SECRET_KEY": "s" * 40}
+    assert Settings.from_env(secret, no_dotenv).session_idle_timeout == dt.timedelta(minutes=30)
+    shorter = Settings.from_env({**secret, "PORTAIL_SESSION_IDLE_MINUTES": "10"}, no_dotenv)
+    assert shorter.session_idle_timeout == dt.timedelta(minutes=10)
+    none = Settings.from_env({**secret, "PORTAIL_SESSION_IDLE_MINUTES": "0"}, no_dotenv)
+    assert none.session_idle_timeout is None
+    with pytest.raises(ValueError, match="PORTAIL_SESSION_IDLE_MINUTES"):
+        Settings.from_env({**secret, "PORTAIL_SESSION_IDLE_MINUTES": "-5"}, no_dotenv)

@@ -1,0 +1,159 @@
+"""Parents' sessions: the inactivity timeout, the list of open sessions in "Mes informations"
+and "Se déconnecter partout" (issue 11, item 13)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import httpx
+from litestar import Litestar
+
+from core.accounts.sessions import signed_in
+from core.accounts.tables import WebSession
+from core.security.tokens import digest
+from tests.integration.conftest import GOOD_PASSWORD, Portal, sign_in
+
+PHONE = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0 Mobile Safari/537.36"
+)
+LAPTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+@contextlib.asynccontextmanager
+async def other_browser(app: Litestar, portal: Portal, user_agent: str) -> AsyncIterator[Portal]:
+    """A second browser on the same portal: its own cookies and User-Agent."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://portail.test",
+        follow_redirects=True,
+        headers={"user-agent": user_agent},
+    ) as client:
+        yield Portal(client=client, sink=portal.sink, settings=portal.settings)
+
+
+async def _last_seen(minutes_ago: float) -> None:
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
+    await WebSession.update({WebSession.last_seen_at: moment}, force=True)
+
+
+async def test_a_session_unused_for_30_minutes_ends(portal: Portal) -> None:
+    await sign_in(portal)
+    assert (await portal.client.get("/boe/factures")).status_code == 200
+    await _last_seen(31)
+    response = await portal.client.get("/boe/factures", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/boe/connexion?info=session_ended"
+    login = await portal.client.get(response.headers["location"])
+    assert "Votre session a pris fin" in login.text
+    # An htmx request is sent to the same place.
+    htmx = await portal.client.get("/boe/factures", headers={"hx-request": "true"})
+    assert htmx.headers.get("hx-redirect") == "/boe/connexion?info=session_ended"
+
+
+async def test_a_session_in_use_stays_open_and_records_when_it_was_seen(portal: Portal) -> None:
+    await sign_in(portal)
+    await _last_seen(29)
+    assert (await portal.client.get("/boe/factures")).status_code == 200
+    row = await WebSession.select(WebSession.last_seen_at).first()
+    assert row is not None
+    assert dt.datetime.now(dt.UTC) - row["last_seen_at"] < dt.timedelta(seconds=30)
+    # 29 more minutes after that page: still open, since the page counted as activity.
+    await _last_seen(29)
+    assert (await portal.client.get("/boe/mes-informations")).status_code == 200
+
+
+async def test_last_seen_is_written_at_most_once_a_minute(portal: Portal) -> None:
+    await sign_in(portal)
+    await _last_seen(0.5)
+    before = await WebSession.select(WebSession.last_seen_at).first()
+    assert (await portal.client.get("/boe/factures")).status_code == 200
+    after = await WebSession.select(WebSession.last_seen_at).first()
+    assert before == after
+
+
+async def test_se_souvenir_de_moi_is_not_ended_by_inactivity(portal: Portal) -> None:
+    await sign_in(portal)
+    await portal.post_form("/boe/deconnexion", {}, form_page="/boe/")
+    await portal.login("boe", "claire@example.org", GOOD_PASSWORD, remember=True)
+    await _last_seen(24 * 60)
+    assert (await portal.client.get("/boe/factures")).status_code == 200
+
+
+async def test_no_inactivity_timeout_when_the_setting_is_zero(portal: Portal) -> None:
+    await sign_in(portal)
+    session = await WebSession.select(WebSession.account.commune.as_alias("commune")).first()
+    assert session is not None
+    await _last_seen(600)
+    secret = portal.client.cookies.get("portail_session")
+    assert await signed_in(secret, session["commune"], dt.timedelta(minutes=30)) is None
+    # PORTAIL_SESSION_IDLE_MINUTES=0 gives no timeout (tests/unit/test_settings.py).
+    assert await signed_in(secret, session["commune"], None) is not None
+
+
+async def test_mes_informations_lists_the_open_sessions(portal: Portal, app: Litestar) -> None:
+    async with other_browser(app, portal, PHONE) as phone:
+        await sign_in(phone)
+        async with other_browser(app, portal, LAPTOP) as laptop:
+            await laptop.login("boe", "claire@example.org", GOOD_PASSWORD, remember=True)
+            page = await phone.client.get("/boe/mes-informations")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    assert "Mes sessions" in text
+    assert "Chrome sur Android" in text and "Firefox sur Windows" in text
+    # This browser's session comes first and says so; the other kept "Se souvenir de moi".
+    assert text.index("Chrome sur Android") < text.index("Cet appareil")
+    assert text.index("Cet appareil") < text.index("Firefox sur Windows")
+    assert text.count("Cet appareil") == 1
+    assert "« Se souvenir de moi » (30 jours)" in text
+    assert "Se déconnecter partout" in text
+
+
+async def test_ended_sessions_are_not_listed(portal: Portal, app: Litestar) -> None:
+    await sign_in(portal)
+    async with other_browser(app, portal, LAPTOP) as laptop:
+        await laptop.login("boe", "claire@example.org", GOOD_PASSWORD)
+        secret = laptop.client.cookies.get("portail_session")
+        assert secret is not None
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=45)
+    await WebSession.update({WebSession.last_seen_at: moment}).where(
+        WebSession.id_hash == digest(secret)
+    )
+    page = await portal.client.get("/boe/mes-informations")
+    assert "Firefox sur Windows" not in page.text
+
+
+async def test_se_deconnecter_partout_ends_every_session(portal: Portal, app: Litestar) -> None:
+    await sign_in(portal)
+    async with other_browser(app, portal, LAPTOP) as laptop:
+        await laptop.login("boe", "claire@example.org", GOOD_PASSWORD, remember=True)
+        assert (await laptop.client.get("/boe/factures")).status_code == 200
+        assert await WebSession.count() == 2
+
+        response = await portal.post_form(
+            "/boe/mes-informations/sessions/fermer", {}, form_page="/boe/mes-informations"
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == "/boe/connexion?info=logged_out_everywhere"
+        assert 'portail_session=""' in response.headers["set-cookie"]
+        assert await WebSession.count() == 0
+        login = await portal.client.get(response.headers["location"])
+        assert "Vous êtes déconnecté sur tous vos appareils." in login.text
+
+        other = await laptop.client.get("/boe/factures", follow_redirects=False)
+        assert other.status_code == 303
+        assert other.headers["location"] == "/boe/connexion?info=session_ended"
+    # The account itself still works.
+    again = await portal.login("boe", "claire@example.org", GOOD_PASSWORD)
+    assert again.status_code == 303
+
+
+async def test_se_deconnecter_partout_needs_the_csrf_token(portal: Portal) -> None:
+    await sign_in(portal)
+    response = await portal.client.post(
+        "/boe/mes-informations/sessions/fermer", data={}, follow_redirects=False
+    )
+    assert response.status_code == 403
+    assert await WebSession.count() == 1
