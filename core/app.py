@@ -62,6 +62,7 @@ from core.config import ConfigError, PortalConfig, load_config, parse_config
 from core.contact.controllers import ContactController
 from core.db import close_database, open_database, use_database
 from core.invoices.controllers import InvoiceController
+from core.legal.controllers import LegalController, SourceController
 from core.mail.health import purge_delivered
 from core.mail.mailer import Mailer
 from core.payments.checks import run_rechecks
@@ -79,10 +80,9 @@ from core.web.dependencies import (
 )
 from core.web.identity import LoginRequired
 from core.web.render import is_htmx, render
-from core.web.security import CsrfMiddleware, SecurityHeadersMiddleware
-from core.web.templates import PROJECT_ROOT, build_jinja_env
+from core.web.security import CSRF_COOKIE_NAME, CsrfMiddleware, SecurityHeadersMiddleware
+from core.web.templates import STATIC_DIR, build_jinja_env
 
-STATIC_DIR = PROJECT_ROOT / "static"
 CSRF_HEADER = "x-csrftoken"
 
 logger = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def create_app(
     if problems:
         raise ConfigError("; ".join(problems))
     engine = use_database(settings.database_url)
-    env = build_jinja_env(settings, pm)
+    env = build_jinja_env(settings, pm, source_url=config.source_url)
     portal = Portal(settings=settings, config=config, pm=pm, env=env, plugin_types=plugin_types)
 
     plugin_routes = [route for routes in pm.hook.register_routes() for route in routes]
@@ -169,6 +169,8 @@ def create_app(
             ImportantMessageController,
             NewsController,
             ContactMessagesController,
+            LegalController,
+            SourceController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
             *plugin_routes,
         ],
@@ -183,7 +185,7 @@ def create_app(
                 CsrfMiddleware,
                 config=CSRFConfig(
                     secret=settings.secret_key,
-                    cookie_name="portail_csrf",
+                    cookie_name=CSRF_COOKIE_NAME,
                     cookie_secure=settings.secure_cookies,
                     cookie_httponly=True,
                     cookie_samesite="lax",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.announcements import command as announcements
 from core.backoffice.command import add_agent_commands
-from core.config import ConfigError
+from core.config import DATA_PROTECTION_FIELDS, PUBLISHER_FIELDS, ConfigError
 from core.mail.command import add_outbox_commands
 from core.settings import Settings
 from core.setup import load_checked_config, migrate
@@ -100,6 +100,16 @@ def check_config(path: str | None) -> int:
     except ConfigError as exc:
         print(f"portail: {exc}", file=sys.stderr)
         return 2
+    for i, commune in enumerate(config.communes):
+        # Not an error: the pages say what is missing. But a commune must publish them.
+        missing = commune.legal.missing(
+            tuple(dict.fromkeys(PUBLISHER_FIELDS + DATA_PROTECTION_FIELDS))
+        )
+        if missing:
+            notices.append(
+                f"communes[{i}].legal ({commune.slug}): not set yet: {', '.join(missing)} "
+                "(the legal pages tell parents these are missing)"
+            )
     for notice in notices:
         print(f"portail: warning: {notice}", file=sys.stderr)
     print(

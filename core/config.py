@@ -7,6 +7,7 @@ is still read under its old name, with a deprecation notice (`RENAMED_REGIE_KEYS
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import tomllib
@@ -44,6 +45,42 @@ class Branding(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     logo: str = ""  # URL or path under /static/
 
 
+# The accessibility compliance a commune declares (RGAA): shown in every footer, as the law asks.
+ACCESSIBILITY_LEVELS = ("non-compliant", "partially-compliant", "compliant")
+
+
+class LegalConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What the commune must publish: who publishes and hosts the portal, its data protection
+    officer, how long it keeps billing records, and its accessibility statement.
+
+    Every field may be left empty: the page then says what is missing instead of inventing it.
+    """
+
+    address: str = ""  # the publisher's (the mairie's) postal address
+    phone: str = ""
+    publication_director: str = ""  # "Marie Dupont, maire de Boé"
+    host_name: str = ""
+    host_address: str = ""
+    host_phone: str = ""
+    dpo: str = ""  # how to reach the data protection officer (e-mail or postal address)
+    records_retention: str = ""  # how long the commune keeps invoices, payments, messages
+    accessibility: str = "non-compliant"  # one of ACCESSIBILITY_LEVELS; unaudited: non-compliant
+    accessibility_audit_date: str = ""  # YYYY-MM-DD; empty: not audited
+    accessibility_audit_by: str = ""
+    accessibility_rate: str = ""  # share of RGAA criteria met, e.g. "72 %"
+    accessibility_issues: list[str] = msgspec.field(default_factory=list)  # content not accessible
+    accessibility_contact: str = ""  # empty: the billing service's address
+
+    def missing(self, names: tuple[str, ...]) -> list[str]:
+        """The fields of `names` the commune left empty."""
+        return [name for name in names if not str(getattr(self, name)).strip()]
+
+
+# The `[communes.legal]` fields each page needs: Mentions légales, Données personnelles.
+PUBLISHER_FIELDS = ("address", "publication_director", "host_name", "host_address", "host_phone")
+DATA_PROTECTION_FIELDS = ("address", "dpo", "records_retention")
+
+
 class RegieConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A régie: a billing unit with its own client number (numcli) at the payment service."""
 
@@ -62,6 +99,8 @@ class CommuneConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = ""  # optional host name serving this commune at its root
     password_min_length: int = 12
     welcome: str = ""
+    help: str = ""  # the commune's own text on the Aide page
+    legal: LegalConfig = msgspec.field(default_factory=LegalConfig)
     branding: Branding = msgspec.field(default_factory=Branding)
     regies: list[RegieConfig] = msgspec.field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
@@ -79,6 +118,9 @@ class CommuneConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class PortalConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     communes: list[CommuneConfig]
     title: str = "Portail des factures"
+    # Where parents get the source of the running version (AGPL). Empty: the portal serves an
+    # archive of its own files at /code-source.tar.gz.
+    source_url: str = ""
 
     def commune(self, slug: str) -> CommuneConfig | None:
         return next((c for c in self.communes if c.slug == slug), None)
@@ -209,6 +251,7 @@ def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Itera
             )
         if commune.invitation_delay_days < 0:
             yield f"{key}.invitation_delay_days: {commune.invitation_delay_days} must be 0 or more"
+        yield from _check_legal(key, commune.legal)
         if not re.match(COLOUR_PATTERN, commune.branding.colour):
             yield f"{key}.branding.colour: {commune.branding.colour!r} must look like #1e3a8a"
         regie_codes: set[str] = set()
@@ -239,6 +282,25 @@ def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Itera
                 plugin_settings(commune, name, known_plugins[name])
             except msgspec.ValidationError as exc:
                 yield f"{pkey}.{_readable(str(exc))}"
+
+
+def _check_legal(key: str, legal: LegalConfig) -> Iterator[str]:
+    if legal.accessibility not in ACCESSIBILITY_LEVELS:
+        yield (
+            f"{key}.legal.accessibility: {legal.accessibility!r} must be one of "
+            + ", ".join(ACCESSIBILITY_LEVELS)
+        )
+    if legal.accessibility_audit_date:
+        try:
+            dt.date.fromisoformat(legal.accessibility_audit_date)
+        except ValueError:
+            yield f"{key}.legal.accessibility_audit_date: must be a date like 2026-11-28"
+    elif legal.accessibility != "non-compliant":
+        # RGAA: a site without an audit is declared non-compliant.
+        yield (
+            f"{key}.legal.accessibility: {legal.accessibility!r} needs an audit: set "
+            "accessibility_audit_date, or declare non-compliant"
+        )
 
 
 def _readable(message: str) -> str:

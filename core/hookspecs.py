@@ -406,6 +406,8 @@ class PaymentProvider(Protocol):
     :ivar name: The plugin's name; a régie chooses its provider by it (``payment_provider``).
     :ivar label: Its name for parents ("PayFiP").
     :ivar verifies_results: Whether ``fetch_outcome`` can ask the service (PayFiP) or not (TIPI).
+    :ivar direct_debit: Whether parents may also pay by a one-off prélèvement on the service's
+        pages (PayFiP) or by card only (TIPI).
     :ivar max_amount_cents: The largest amount the service takes in one payment.
     :ivar form_origins: Origins the browser is sent to (allowed in the summary page's CSP).
     """
@@ -413,6 +415,7 @@ class PaymentProvider(Protocol):
     name: str
     label: str
     verifies_results: bool
+    direct_debit: bool
     max_amount_cents: int
     form_origins: Sequence[str]
 

@@ -14,6 +14,7 @@ def menu_items(commune: CommuneContext) -> list[MenuItem]:
         MenuItem(label=t("menu.invoices"), path="factures", order=10),
         MenuItem(label=t("menu.account"), path="mes-informations", order=20),
         MenuItem(label=t("menu.contact"), path="contact", order=30),
+        MenuItem(label=t("menu.help"), path="aide", order=90),
     ]
     if providers(commune):
         items.append(MenuItem(label=t("menu.payments"), path="paiements", order=15))

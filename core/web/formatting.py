@@ -11,6 +11,8 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
 from markupsafe import Markup, escape
 
+from core.i18n import t
+
 LOCALE = "fr_FR"
 TIMEZONE = ZoneInfo("Europe/Paris")
 
@@ -28,12 +30,31 @@ def date(value: dt.date | dt.datetime | None) -> str:
     return format_date(value, format="dd/MM/yyyy", locale=LOCALE)
 
 
+def iso_date(value: str) -> str:
+    """A date written in the configuration (`2026-11-28`), as parents read it (`28/11/2026`)."""
+    return date(dt.date.fromisoformat(value))
+
+
 def datetime(value: dt.datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return format_datetime(value, format="dd/MM/yyyy 'à' HH:mm", tzinfo=TIMEZONE, locale=LOCALE)
+
+
+def duration(value: dt.timedelta) -> str:
+    """A duration as the legal pages state it: '30 jours', '12 heures', '30 minutes' (the largest
+    unit that divides it exactly, so nothing is rounded)."""
+    minutes = int(value.total_seconds() // 60)
+    for size, unit in ((24 * 60, "day"), (60, "hour")):
+        if minutes >= size and minutes % size == 0:
+            return _count(minutes // size, unit)
+    return _count(minutes, "minute")
+
+
+def _count(count: int, unit: str) -> str:
+    return t(f"formatting.{unit}{'' if count == 1 else 's'}", count=count)
 
 
 # --- Agents' texts shown to parents ----------------------------------------------------------

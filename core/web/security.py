@@ -67,6 +67,9 @@ def client_ip(request: Request, trusted_proxy_hops: int) -> str:
         return peer
 
 
+CSRF_COOKIE_NAME = "portail_csrf"
+
+
 class CsrfMiddleware(CSRFMiddleware):
     """Litestar's CSRF check, answering a token that is not ASCII like any other bad token.
 

@@ -10,13 +10,20 @@ import pluggy
 
 from core import i18n
 from core.settings import Settings
+from core.version import software_version
 from core.web import formatting
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
+STATIC_DIR = PROJECT_ROOT / "static"
+# The source of the running version (AGPL), served by `core.legal` unless the configuration's
+# `source_url` points elsewhere.
+SOURCE_ARCHIVE_PATH = "/code-source.tar.gz"
 
 
-def build_jinja_env(settings: Settings, pm: pluggy.PluginManager) -> jinja2.Environment:
+def build_jinja_env(
+    settings: Settings, pm: pluggy.PluginManager, *, source_url: str = ""
+) -> jinja2.Environment:
     """One environment: core templates, then plugins' own, plus `default:` to extend originals."""
     plugin_dirs = [d for dirs in pm.hook.template_directories() for d in dirs]
     env = jinja2.Environment(
@@ -32,6 +39,11 @@ def build_jinja_env(settings: Settings, pm: pluggy.PluginManager) -> jinja2.Envi
         lstrip_blocks=True,
     )
     env.filters.update(money=formatting.money, date=formatting.date, datetime=formatting.datetime)
-    env.filters.update(rich_text=formatting.rich_text)
+    env.filters.update(
+        rich_text=formatting.rich_text, duration=formatting.duration, iso_date=formatting.iso_date
+    )
     env.globals.update(t=i18n.t, demo=settings.demo)
+    env.globals.update(
+        source_url=source_url or SOURCE_ARCHIVE_PATH, software_version=software_version()
+    )
     return env

@@ -64,6 +64,7 @@ class PayfipProvider:
     name = PLUGIN_NAME
     label = "PayFiP"
     verifies_results = True
+    direct_debit = True
     max_amount_cents = MAX_AMOUNT_CENTS
 
     def __init__(self, settings: PayfipSettings) -> None:

@@ -81,6 +81,7 @@ class TipiProvider:
     name = PLUGIN_NAME
     label = "TIPI"
     verifies_results = False
+    direct_debit = False
     max_amount_cents = MAX_AMOUNT_CENTS
 
     def __init__(self, settings: TipiSettings) -> None:

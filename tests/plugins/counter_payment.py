@@ -43,6 +43,7 @@ class CounterProvider:
     name = PLUGIN_NAME
     label = "Paiement au guichet"
     verifies_results = True
+    direct_debit = False
     max_amount_cents = 100_000
     form_origins = ()
 

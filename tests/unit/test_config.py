@@ -401,3 +401,49 @@ def test_check_config_reads_portail_config_by_default(
     monkeypatch.setenv("PORTAIL_CONFIG", str(tmp_path / "absent.toml"))
     assert main(["check-config"]) == 2
     assert "absent.toml: file not found" in capsys.readouterr().err
+
+
+# --- [communes.legal] ------------------------------------------------------------------------
+
+
+def test_legal_fields_are_optional_and_missing_ones_are_named() -> None:
+    config = parse(lambda raw: boe(raw).update(legal={"address": "Place de la Mairie"}))
+    legal = config.communes[0].legal
+    assert legal.accessibility == "non-compliant"
+    assert legal.missing(("address", "dpo", "host_name")) == ["dpo", "host_name"]
+
+
+@pytest.mark.parametrize(
+    ("legal", "message"),
+    [
+        ({"accessibility": "conforme"}, "communes[0].legal.accessibility: 'conforme' must be one"),
+        (
+            {"accessibility": "compliant"},
+            "communes[0].legal.accessibility: 'compliant' needs an audit",
+        ),
+        (
+            {"accessibility": "partially-compliant", "accessibility_audit_date": "15/10/2026"},
+            "communes[0].legal.accessibility_audit_date: must be a date like 2026-11-28",
+        ),
+        ({"hôte": "x"}, "communes[0].legal.hôte: unknown key"),
+    ],
+)
+def test_bad_legal_settings_are_refused(legal: dict[str, str], message: str) -> None:
+    assert message in refused(lambda raw: boe(raw).update(legal=legal))
+
+
+def test_an_audited_commune_may_declare_partial_compliance() -> None:
+    legal = {"accessibility": "partially-compliant", "accessibility_audit_date": "2026-10-15"}
+    config = parse(lambda raw: boe(raw).update(legal=legal))
+    assert config.communes[0].legal.accessibility == "partially-compliant"
+
+
+def test_check_config_warns_about_unpublished_legal_information(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "portail.toml"
+    path.write_text(MINIMAL_TOML, encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0  # a warning, not a refusal
+    out, err = capsys.readouterr()
+    assert "OK" in out
+    assert "communes[0].legal" in err and "not set yet: address, publication_director" in err

@@ -15,7 +15,14 @@ import msgspec
 import pytest
 
 from core import hookspecs
-from core.config import Branding, CommuneConfig, Contact, PortalConfig, RegieConfig
+from core.config import (
+    Branding,
+    CommuneConfig,
+    Contact,
+    LegalConfig,
+    PortalConfig,
+    RegieConfig,
+)
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.settings import documented_settings
 
@@ -83,7 +90,7 @@ def test_every_setting_is_documented(variable: str) -> None:
     ("struct", "key"),
     [
         (struct, f.encode_name)
-        for struct in (PortalConfig, CommuneConfig, Contact, Branding, RegieConfig)
+        for struct in (PortalConfig, CommuneConfig, Contact, Branding, LegalConfig, RegieConfig)
         for f in msgspec.structs.fields(struct)
     ],
 )
