@@ -19,6 +19,8 @@ both through the outbox in the same transaction.
 
 from __future__ import annotations
 
+import inspect
+
 from piccolo.columns import ForeignKey
 from piccolo.table import Table
 
@@ -71,10 +73,7 @@ async def delete_account(
         if email is None:  # deleted by a concurrent request
             raise LookupError(f"account {account_id} vanished")
         payers = await account_payers(account_id)
-        for pending in commune.hooks.all_plugins.account_deleted(
-            commune=commune, account_id=account_id
-        ):
-            await pending
+        await _plugins_forget(commune, account_id)
         for table, column in UNLINKED_ROWS:
             await table.update({column: None}).where(column == account_id)
         for table, column in OWN_ROWS:
@@ -91,3 +90,16 @@ async def delete_account(
         )
         await mailer.send(commune, "account_deleted", email, payers=payers, deleted_at=moment)
     return email
+
+
+async def _plugins_forget(commune: CommuneContext, account_id: int) -> None:
+    """Every plugin's `account_deleted` work, one after the other (one connection, the
+    deletion's); when one fails, the works not started yet are closed, never run."""
+    works = commune.hooks.all_plugins.account_deleted(commune=commune, account_id=account_id)
+    try:
+        for work in works:
+            await work
+    finally:
+        for work in works:
+            if inspect.iscoroutine(work):
+                work.close()  # a no-op for those already awaited

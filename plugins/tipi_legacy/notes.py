@@ -137,7 +137,8 @@ async def unmark(account_id: int, invoice_id: int) -> bool:
 
 
 async def export_section(account_id: int) -> list[ExportSection]:
-    """The account's notes in its data export (hook `account_data_export`)."""
+    """The account's notes in its data export (hook `account_data_export`); no section when
+    there are none (most communes never had TIPI)."""
     rows = (
         await InvoiceNote.select(
             InvoiceNote.invoice.number.as_alias("invoice"), InvoiceNote.marked_paid_on
@@ -145,6 +146,8 @@ async def export_section(account_id: int) -> list[ExportSection]:
         .where(InvoiceNote.account == account_id)
         .order_by(InvoiceNote.id)
     )
+    if not rows:
+        return []
     rows = [{**row, "marked_paid_on": as_date(row["marked_paid_on"])} for row in rows]
     columns = [
         ExportColumn("invoice", t("tipi_legacy.export.invoice")),

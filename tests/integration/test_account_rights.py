@@ -18,7 +18,7 @@ from core.alert_addresses.tables import AlertAddress
 from core.app import create_app
 from core.config import PortalConfig
 from core.contact.tables import ContactMessage
-from core.db import Engine
+from core.db import Engine, current_engine
 from core.hookspecs import ExportColumn, ExportSection, hookimpl
 from core.invoices.tables import Invoice
 from core.mail.sink import MailSink
@@ -196,6 +196,46 @@ async def test_long_lists_page_and_file(portal: Portal, monkeypatch: pytest.Monk
     assert "F-6" in page and "F-4" in page and "F-3" not in page
     numbers = [i["number"] for i in (await portal.client.get(DATA_FILE)).json()["invoices"]]
     assert numbers == [f"F-{n}" for n in reversed(range(7))]
+
+
+def count_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement the app's engine runs from now on (the list grows as they run)."""
+    engine = current_engine()
+    statements: list[str] = []
+    run = engine.run_querystring
+
+    async def counted(querystring: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(str(querystring))
+        return await run(querystring, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "run_querystring", counted)
+    return statements
+
+
+async def test_the_page_costs_the_same_whatever_the_rows(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One statement per section on the page, however long the lists; the file adds one per
+    batch read."""
+    monkeypatch.setattr(export, "PAGE_ROWS", 5)
+    monkeypatch.setattr(export, "BATCH", 10)
+    payer_id = await sign_in(portal)
+    statements = count_statements(monkeypatch)
+
+    async def cost(path: str) -> int:
+        statements.clear()
+        assert (await portal.client.get(path)).status_code == 200
+        return len(statements)
+
+    page_empty, file_empty = await cost(DATA_PAGE), await cost(DATA_FILE)
+    for n in range(30):
+        await add_invoice("boe", payer_id, f"F-{n}")
+    assert await cost(DATA_PAGE) == page_empty
+    # 30 invoices in batches of 10: three full batches, then the empty one that ends the list.
+    assert await cost(DATA_FILE) == file_empty + 3
+    sections = 9 + 2  # the core's, and the two built-in plugins' that keep account rows
+    # + the session's lookup (and its "last seen" update, where sessions record one): 12 today.
+    assert sections + 1 <= page_empty <= sections + 2, statements
 
 
 async def test_data_pages_need_a_login(portal: Portal) -> None:
@@ -377,11 +417,10 @@ async def test_hook_account_data_export(
         aure = app.state.portal.communes["aure"]  # paper_optout is off there, still asked
         pending = aure.hooks.all_plugins.account_data_export(commune=aure, account_id=account_id)
         keys = {section.key for sections in [await p for p in pending] for section in sections}
-        assert keys == {"recorder", "paper_optout", "tipi_legacy_notes"}
-        # The commune's own proxy would have asked only the plugin it enables.
+        assert keys == {"recorder", "paper_optout"}  # TIPI adds nothing without notes
+        # The commune's own proxy would have asked only the plugin it enables (TIPI).
         pending = aure.hooks.account_data_export(commune=aure, account_id=account_id)
-        keys = {section.key for sections in [await p for p in pending] for section in sections}
-        assert keys == {"tipi_legacy_notes"}
+        assert [await p for p in pending] == [[]]
 
 
 async def test_hook_account_deleted(
