@@ -199,16 +199,17 @@ async def test_long_lists_page_and_file(portal: Portal, monkeypatch: pytest.Monk
 
 
 def count_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every SQL statement the app's engine runs from now on (the list grows as they run)."""
-    engine = current_engine()
+    """Every SQL statement the app's engine runs from now on (the list grows as they run).
+    Patched on the engine's class: PostgreSQL's engine has no instance dictionary."""
+    engine_class = type(current_engine())
+    run = engine_class.run_querystring
     statements: list[str] = []
-    run = engine.run_querystring
 
-    async def counted(querystring: Any, *args: Any, **kwargs: Any) -> Any:
+    async def counted(self: Engine, querystring: Any, *args: Any, **kwargs: Any) -> Any:
         statements.append(str(querystring))
-        return await run(querystring, *args, **kwargs)
+        return await run(self, querystring, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "run_querystring", counted)
+    monkeypatch.setattr(engine_class, "run_querystring", counted)
     return statements
 
 
