@@ -30,6 +30,7 @@ from litestar.template.config import TemplateConfig
 from piccolo.engine.base import Engine
 
 from core import i18n
+from core.account_rights.controllers import AccountRightsController
 from core.accounts.activation import ActivationController
 from core.accounts.dependencies import current_account, require_account
 from core.accounts.forgotten_password import PasswordResetController
@@ -149,6 +150,7 @@ def create_app(
             ActivationController,
             PasswordResetController,
             ProfileController,
+            AccountRightsController,
             InvoiceController,
             PaymentController,
             PaymentServiceController,

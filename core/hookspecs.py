@@ -184,6 +184,82 @@ def payer_facts(
 
 
 # ---------------------------------------------------------------------------
+# The parent's rights: "Télécharger mes données" and "Supprimer mon compte"
+# ---------------------------------------------------------------------------
+#
+# Called through `commune.hooks.all_plugins`: every registered plugin takes part, enabled for
+# the commune or not, since a plugin switched off keeps its rows (a paper preference...).
+
+
+@dataclass(frozen=True)
+class ExportColumn:
+    """A field of an export section.
+
+    :param key: The field's name in the JSON file (``"changed_at"``).
+    :param label: French label shown in the HTML page.
+    :param kind: How the page shows the value: ``"text"``, ``"date"``, ``"datetime"``,
+        ``"money"`` (integer cents) or ``"yes_no"`` (a boolean). The JSON file keeps the value
+        itself (ISO 8601 for dates, cents for money).
+    """
+
+    key: str
+    label: str
+    kind: Literal["text", "date", "datetime", "money", "yes_no"] = "text"
+
+
+@dataclass(frozen=True)
+class ExportSection:
+    """One part of an account's data export.
+
+    :param key: The section's name in the JSON file; unique (prefix a plugin's with its name).
+    :param title: French heading of the section in the HTML page.
+    :param columns: The fields of each row, in the order the page shows them.
+    :param rows: Mappings from column keys to values (text, numbers, booleans, dates, None).
+        Never put a secret there: no password, token or session hash.
+    :param single: ``True`` for a section that is one record (the JSON holds an object, not a
+        list); ``rows`` then has one mapping, or none when there is nothing to say.
+    :param truncated: ``True`` when the page shows only the newest rows (the file has them all).
+    """
+
+    key: str
+    title: str
+    columns: Sequence[ExportColumn]
+    rows: Sequence[Mapping[str, Any]]
+    single: bool = False
+    truncated: bool = False
+
+
+@hookspec
+def account_data_export(
+    commune: CommuneContext, account_id: int
+) -> Awaitable[Sequence[ExportSection]] | None:
+    """Return an awaitable (e.g. a coroutine) of the sections the plugin adds to the export of
+    an account's data ("Télécharger mes données"): everything it keeps about the account.
+
+    Called for every registered plugin, enabled for ``commune`` or not (a plugin switched off
+    keeps its rows, so they are still the parent's data). Return ``None`` to add nothing.
+
+    :param commune: The commune being served.
+    :param account_id: The signed-in account, an account of ``commune``.
+    """
+
+
+@hookspec
+def account_deleted(commune: CommuneContext, account_id: int) -> Awaitable[None] | None:
+    """Return an awaitable (e.g. a coroutine) that deletes or unlinks what the plugin keeps
+    about an account the parent is deleting ("Supprimer mon compte").
+
+    The host awaits it inside the deletion's transaction, before the account's row goes: use
+    the default connection (no transaction of your own), and raise to cancel the whole
+    deletion. Called for every registered plugin, enabled for ``commune`` or not. Keep what
+    belongs to the commune's accounting, without its link to the account.
+
+    :param commune: The commune being served.
+    :param account_id: The account being deleted, an account of ``commune``.
+    """
+
+
+# ---------------------------------------------------------------------------
 # Invoices: what a parent may do with one invoice
 # ---------------------------------------------------------------------------
 

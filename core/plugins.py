@@ -105,6 +105,12 @@ class CommuneHooks:
             if name not in self._enabled and plugin is not None
         ]
 
+    @property
+    def all_plugins(self) -> Any:
+        """`pm.hook` with every registered plugin, enabled for this commune or not: for hooks
+        about data a plugin keeps after it is switched off (`account_data_export`...)."""
+        return self._pm.hook
+
     def __getattr__(self, hook_name: str) -> Any:
         caller = self._pm.subset_hook_caller(hook_name, remove_plugins=self._disabled_plugins)
         setattr(self, hook_name, caller)  # cache: built once per commune and hook

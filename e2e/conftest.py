@@ -51,7 +51,17 @@ SERVER_START_TIMEOUT = 30.0
 DEFAULT_TIMEOUT_MS = 10_000
 
 # Every scenario that needs an account gets its own payer address per viewport.
-SCENARIOS = ("activation", "login", "remember", "reset", "password", "email", "sessions")
+SCENARIOS = (
+    "activation",
+    "login",
+    "remember",
+    "reset",
+    "password",
+    "email",
+    "sessions",
+    "data",
+    "delete",
+)
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -42,7 +42,8 @@ LOGIN_PER_ADDRESS_CLIENT = throttle.Limit(
     "login-address-client", max_hits=10, window_seconds=15 * 60
 )
 LOGIN_PER_IP = throttle.Limit("login-ip", max_hits=60, window_seconds=15 * 60)
-# Wrong current passwords on "Mes informations" (password and e-mail changes), per account.
+# Wrong current passwords on "Mes informations" (password and e-mail changes, account
+# deletion), per account.
 PASSWORD_CHECK_PER_ACCOUNT = throttle.Limit("password-check", max_hits=10, window_seconds=15 * 60)
 LINK_PER_ADDRESS = throttle.Limit("link-address", max_hits=5, window_seconds=60 * 60)
 LINK_PER_IP = throttle.Limit("link-ip", max_hits=30, window_seconds=60 * 60)
@@ -224,7 +225,7 @@ async def change_password(
 ) -> int:
     """Returns the new auth version: every session ends, the caller opens a fresh one."""
     account = await _account(account_id)
-    await _check_current_password(account, old, "old_password")
+    await check_current_password(account, old, "old_password")
     _check_password(commune, new, confirmation, account["email"], field_name="new_password")
     password_hash = await hash_password(new)
     async with transaction():
@@ -243,7 +244,7 @@ async def request_email_change(
         raise field_problem("new_email", t("accounts.email_invalid"))
     if new_email == account["email"]:
         raise field_problem("new_email", t("accounts.email_unchanged"))
-    await _check_current_password(account, password, "password")
+    await check_current_password(account, password, "password")
     if await _account_by_email(commune, new_email) is not None:
         raise field_problem("new_email", t("accounts.email_taken"))
     async with transaction():
@@ -350,7 +351,7 @@ async def _retire_tokens(account_id: int, *purposes: str) -> None:
 # --- Helpers -------------------------------------------------------------------------------
 
 
-async def _check_current_password(account: dict, password: str, field_name: str) -> None:
+async def check_current_password(account: dict, password: str, field_name: str) -> None:
     """The current password, checked like a login: failures only, per account."""
     key = str(account["id"])
     if not await throttle.hit(key, PASSWORD_CHECK_PER_ACCOUNT):

@@ -129,6 +129,11 @@ def _visible(commune_id: int, account_id: int) -> Any:
     return (Invoice.commune == commune_id) & Invoice.payer.is_in(payers)
 
 
+def visible_to(commune_id: int, account_id: int) -> Any:
+    """The same scope, for another feature's query on the account's invoices (its data export)."""
+    return _visible(commune_id, account_id)
+
+
 def _columns() -> list[Any]:
     return [
         *Invoice.all_columns(exclude=[Invoice.commune, Invoice.published_at, Invoice.updated_at]),

@@ -8,7 +8,9 @@ au format papier"), or to receive them again; the billing service is told by e-m
 - `backoffice_sections` + `register_routes`: "Dématérialisation" in the back office
   (`backoffice.py`, `backoffice_routes.py`): the opt-outs and their CSV for the billing software;
 - `template_directories`: `paper_optout/…` pages and the `mail/paper_optout_request.txt` e-mail;
-- `payer_facts`: the "Factures papier" line of a family's page in the back office.
+- `payer_facts`: the "Factures papier" line of a family's page in the back office;
+- `account_data_export`, `account_deleted`: the preference in the parent's data export, and
+  gone with the account.
 
 The choice is kept in the plugin's own table, `paper_preference` (Piccolo app
 `plugins.paper_optout.piccolo_app`): no row means paper, the default.
@@ -21,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from core.communes.context import CommuneContext
-from core.hookspecs import BackofficeSection, hookimpl
+from core.hookspecs import BackofficeSection, ExportSection, hookimpl
 from core.i18n import t
 from core.web.identity import SignedIn
 from plugins.paper_optout.backoffice_routes import SECTION_PATH, PaperOptoutBackofficeController
 from plugins.paper_optout.routes import PaperOptoutController
+from plugins.paper_optout.services import export_section, forget, section_context
 from plugins.paper_optout.services import payer_facts as _payer_facts
-from plugins.paper_optout.services import section_context
 from plugins.paper_optout.settings import (
     PLUGIN_NAME,
     PaperOptoutSettings,
@@ -88,3 +90,13 @@ def payer_facts(
     commune: CommuneContext, payer_id: int
 ) -> Coroutine[Any, Any, list[tuple[str, str]]]:
     return _payer_facts(commune.id, payer_id)
+
+
+@hookimpl
+def account_data_export(account_id: int) -> Coroutine[Any, Any, list[ExportSection]]:
+    return export_section(account_id)
+
+
+@hookimpl
+def account_deleted(account_id: int) -> Coroutine[Any, Any, None]:
+    return forget(account_id)

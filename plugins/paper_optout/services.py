@@ -8,7 +8,8 @@ from typing import Any
 
 from core.clock import now
 from core.communes.context import CommuneContext
-from core.db import transaction
+from core.db import as_aware, transaction
+from core.hookspecs import ExportColumn, ExportSection
 from core.i18n import t
 from core.mail.mailer import Mailer
 from core.parents import account_payers, lock_account
@@ -90,3 +91,23 @@ async def payer_facts(commune_id: int, payer_id: int) -> list[tuple[str, str]]:
     if not rows:
         return [(label, t("paper_optout.facts.paper"))]
     return [(label, t("paper_optout.facts.no_paper", date=date(rows[0]["changed_at"])))]
+
+
+async def export_section(account_id: int) -> list[ExportSection]:
+    """The preference in the parent's data export (hook `account_data_export`); nothing when
+    the parent never chose (paper, the default, is not data about them)."""
+    current = await preference(account_id)
+    rows = []
+    if current.changed_at is not None:
+        rows = [{"paper_optout": current.paper_optout, "changed_at": as_aware(current.changed_at)}]
+    columns = [
+        ExportColumn("paper_optout", t("paper_optout.export.paper_optout"), "yes_no"),
+        ExportColumn("changed_at", t("paper_optout.export.changed_at"), "datetime"),
+    ]
+    title = t("paper_optout.export.title")
+    return [ExportSection("paper_optout", title, columns, rows, single=True)]
+
+
+async def forget(account_id: int) -> None:
+    """Delete the account's preference (hook `account_deleted`, in the deletion's transaction)."""
+    await PaperPreference.delete().where(PaperPreference.account == account_id)

@@ -79,7 +79,23 @@ def invoice_actions(
     return notes.invoice_actions(commune, invoice, account)
 
 
+@hookimpl
+def account_data_export(account_id: int) -> Coroutine[Any, Any, list[ExportSection]]:
+    """The parent's notes, in their data export."""
+    from plugins.tipi_legacy import notes
+
+    return notes.export_section(account_id)
+
+
+@hookimpl
+def account_deleted(account_id: int) -> Coroutine[Any, Any, None]:
+    """The parent's notes go with the account."""
+    from plugins.tipi_legacy import notes
+
+    return notes.forget(account_id)
+
+
 if TYPE_CHECKING:  # for the annotations above, which are postponed (`from __future__`)
-    from core.hookspecs import InvoiceAction
+    from core.hookspecs import ExportSection, InvoiceAction
     from core.invoices.services import InvoiceView
     from core.web.identity import SignedIn

@@ -8,7 +8,8 @@ import says it is paid. Notes live in the plugin's table `invoice_note`.
 
 - `invoice_actions`: the body of the plugin's hook: on an invoice "à régler" that is not paid by
   direct debit, the notice of the note (if any) and the link to mark or unmark it;
-- `marked_on`, `mark`, `unmark`: the note's queries, for the confirmation page and its form.
+- `marked_on`, `mark`, `unmark`: the note's queries, for the confirmation page and its form;
+- `export_section`, `forget`: the notes in the parent's data export, and gone with the account.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from core.clock import now
 from core.db import as_date, transaction
-from core.hookspecs import InvoiceAction
+from core.hookspecs import ExportColumn, ExportSection, InvoiceAction
 from core.i18n import t
 from core.invoices.services import today
 from core.invoices.tables import TO_PAY
@@ -130,3 +131,31 @@ async def unmark(account_id: int, invoice_id: int) -> bool:
             .returning(InvoiceNote.id)
         )
     return bool(rows)
+
+
+# --- The parent's rights -------------------------------------------------------------------------
+
+
+async def export_section(account_id: int) -> list[ExportSection]:
+    """The account's notes in its data export (hook `account_data_export`); no section when
+    there are none (most communes never had TIPI)."""
+    rows = (
+        await InvoiceNote.select(
+            InvoiceNote.invoice.number.as_alias("invoice"), InvoiceNote.marked_paid_on
+        )
+        .where(InvoiceNote.account == account_id)
+        .order_by(InvoiceNote.id)
+    )
+    if not rows:
+        return []
+    rows = [{**row, "marked_paid_on": as_date(row["marked_paid_on"])} for row in rows]
+    columns = [
+        ExportColumn("invoice", t("tipi_legacy.export.invoice")),
+        ExportColumn("marked_paid_on", t("tipi_legacy.export.marked_paid_on"), "date"),
+    ]
+    return [ExportSection("tipi_legacy_notes", t("tipi_legacy.export.title"), columns, rows)]
+
+
+async def forget(account_id: int) -> None:
+    """Delete the account's notes (hook `account_deleted`, in the deletion's transaction)."""
+    await InvoiceNote.delete().where(InvoiceNote.account == account_id)

@@ -112,6 +112,7 @@ async def test_donnees_personnelles_states_the_portals_own_rules(portal: Portal)
         "article 6, paragraphe 1, point e",
         "la DGFiP, pour chaque paiement en ligne",
         "articles 15 à 21 du RGPD",
+        "télécharger vos données ou supprimer votre compte",
         "réclamation à la Commission nationale de l’informatique et des libertés",
         "ne plus recevoir les factures sur papier",  # Boé enables paper_optout
     ):

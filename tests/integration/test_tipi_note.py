@@ -20,8 +20,16 @@ from core.invoices.tables import PAID, TO_PAY, Invoice
 from core.mail.sink import MailSink
 from core.settings import Settings
 from core.web.identity import SignedIn
+from plugins.tipi_legacy import notes
 from plugins.tipi_legacy.tables import InvoiceNote
-from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve
+from tests.integration.conftest import (
+    CONFIG,
+    GOOD_PASSWORD,
+    Portal,
+    add_invoice,
+    add_payer,
+    serve,
+)
 
 JEAN = "jean@example.org"
 MARK = "Marquer la facture comme réglée"
@@ -219,3 +227,24 @@ async def test_hook_invoice_actions_per_account(app: Litestar, portal: Portal) -
 
     await Invoice.delete().where(Invoice.id == invoice_id)
     assert await InvoiceNote.count() == 0  # the note goes with its invoice
+
+
+async def test_notes_are_in_the_data_export_and_go_with_the_account(portal: Portal) -> None:
+    payer_id = await sign_in(portal)
+    invoice_id = await add_invoice("aure", payer_id, "AURE-7")
+    account = await Account.select(Account.id).where(Account.email == JEAN).first()
+    assert await notes.mark(account["id"], invoice_id)
+
+    data = (await portal.client.get("/aure/mes-informations/mes-donnees.json")).json()
+    assert data["tipi_legacy_notes"] == [
+        {"invoice": "AURE-7", "marked_paid_on": today().isoformat()}
+    ]
+    page = (await portal.client.get("/aure/mes-informations/mes-donnees")).text
+    assert ">Factures notées comme réglées</h2>" in page and "AURE-7" in page
+
+    response = await portal.post_form(
+        "/aure/mes-informations/supprimer", {"password": GOOD_PASSWORD}
+    )
+    assert response.status_code == 303
+    assert await InvoiceNote.count() == 0
+    assert await Invoice.count().where(Invoice.id == invoice_id) == 1
