@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from core.mail.sink import MailSink
 from core.payments.checks import MIN_SECONDS_BETWEEN_CHECKS
 from e2e.seed import InvoiceRow, invoices_csv
 from simulators.payfip import RunningSimulator, simulator_in_thread
-from tests.conftest import _postgres_server_url, _with_database
+from tests.conftest import private_postgres_database
 
 pytestmark = pytest.mark.postgres
 
@@ -103,21 +102,8 @@ def sink() -> Iterator[MailSink]:
 
 @pytest.fixture(scope="module")
 async def database_of_the_module() -> AsyncIterator[str]:
-    server = _postgres_server_url()
-    name = f"servers_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield _with_database(server, name)
-    finally:
-        admin = await asyncpg.connect(server)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with private_postgres_database("servers") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
