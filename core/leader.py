@@ -64,9 +64,10 @@ class AdvisoryLock:
     """PostgreSQL's session advisory lock, on a connection of its own (not the pool's: the
     lock lasts as long as the session, and a pooled connection is shared and reset)."""
 
-    def __init__(self, dsn: str, key: int = BACKGROUND_LOCK) -> None:
+    def __init__(self, dsn: str, key: int = BACKGROUND_LOCK, name: str = "background") -> None:
         self.dsn = dsn
         self.key = key
+        self.name = name
         self._connection: asyncpg.Connection | None = None
 
     async def try_acquire(self) -> bool:
@@ -75,8 +76,8 @@ class AdvisoryLock:
                 self._connection = await asyncpg.connect(
                     self.dsn,
                     timeout=CONNECT_TIMEOUT_SECONDS,
-                    # Who leads, for an operator (and a test) looking at pg_stat_activity.
-                    server_settings={"application_name": f"portail background pid {os.getpid()}"},
+                    # Who holds it, for an operator (and a test) looking at pg_stat_activity.
+                    server_settings={"application_name": f"portail {self.name} pid {os.getpid()}"},
                 )
             taken = await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
             return bool(taken)
@@ -107,10 +108,12 @@ class AdvisoryLock:
 
 
 class FileLock:
-    """An exclusive `flock` on a file: one machine's processes (SQLite's case)."""
+    """An exclusive `flock` on a file: one machine's processes (SQLite's case). A `temporary`
+    file is removed by the holder when it releases it (a lock for one job, not for ever)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, temporary: bool = False) -> None:
         self.path = path
+        self.temporary = temporary
         self._fd: int | None = None
 
     async def try_acquire(self) -> bool:
@@ -131,16 +134,27 @@ class FileLock:
     async def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
+            if self.temporary:
+                # Removed while still locked: whoever opens the path later gets a new file.
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
             os.close(fd)  # closing the only descriptor releases the lock
+
+
+def process_lock(engine: Engine, name: str, key: int, *, temporary: bool = False) -> Leadership:
+    """A lock that one process at a time holds among those using this database, released when
+    that process dies: the advisory lock `key` on PostgreSQL, the file `<database>.<name>-lock`
+    on SQLite (`temporary`: removed on release)."""
+    if isinstance(engine, PostgresEngine):
+        return AdvisoryLock(str(engine.config["dsn"]), key, name)
+    if isinstance(engine, PortailSQLiteEngine):
+        return FileLock(Path(f"{engine.path}.{name}-lock"), temporary=temporary)
+    raise TypeError(f"no process lock for {type(engine).__name__}")
 
 
 def leadership_for(engine: Engine) -> Leadership:
     """The lock that elects the leader among the processes using this database."""
-    if isinstance(engine, PostgresEngine):
-        return AdvisoryLock(str(engine.config["dsn"]))
-    if isinstance(engine, PortailSQLiteEngine):
-        return FileLock(Path(f"{engine.path}.background-lock"))
-    raise TypeError(f"no leader election for {type(engine).__name__}")
+    return process_lock(engine, "background", BACKGROUND_LOCK)
 
 
 async def lead(

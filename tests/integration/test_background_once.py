@@ -8,6 +8,7 @@ processes; `test_several_servers.py` runs real servers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -16,9 +17,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from core.backoffice import imports
+from core.backoffice.tables import ImportJob
+from core.communes.tables import Commune
 from core.db import Engine
 from core.engines import engine_for
-from core.leader import Job, Leadership, lead, leadership_for
+from core.leader import BACKGROUND_LOCK, Job, Leadership, lead, leadership_for
 from core.mail.sink import MailSink
 from core.payments import checks
 from core.payments.tables import PaymentAttempt
@@ -103,10 +107,10 @@ async def test_only_the_leader_runs_the_jobs(clean_db: Engine) -> None:
 HOLD_THE_LOCK = """
 import asyncio, sys
 from core.engines import engine_for
-from core.leader import leadership_for
+from core.leader import process_lock
 
 async def main():
-    lock = leadership_for(engine_for(sys.argv[1]))
+    lock = process_lock(engine_for(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
     assert await lock.try_acquire()
     print("held", flush=True)
     await asyncio.sleep(60)
@@ -115,33 +119,84 @@ asyncio.run(main())
 """
 
 
-async def test_the_lock_of_a_killed_leader_is_free_again(
-    clean_db: Engine, database_url: str
-) -> None:
+@contextlib.asynccontextmanager
+async def lock_held_elsewhere(
+    database_url: str, name: str, key: int
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Another process holding the lock `name`/`key` of this database (kill it to end it)."""
     holder = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         HOLD_THE_LOCK,
         database_url,
+        name,
+        str(key),
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
-    follower: Leadership = leadership_for(engine_for(database_url))
     try:
         assert holder.stdout is not None
         line = await asyncio.wait_for(holder.stdout.readline(), timeout=20)
         assert line.strip() == b"held"
-        assert not await follower.try_acquire()
-        holder.send_signal(signal.SIGKILL)  # no clean-up of its own: the database or the kernel
-        await holder.wait()
-        for _ in range(50):
-            if await follower.try_acquire():
-                break
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the lock of the killed process was not released within 5 s")
+        yield holder
     finally:
         if holder.returncode is None:
             holder.kill()
             await holder.wait()
+
+
+async def killed(holder: asyncio.subprocess.Process) -> None:
+    holder.send_signal(signal.SIGKILL)  # no clean-up of its own: the database or the kernel
+    await holder.wait()
+
+
+async def test_the_lock_of_a_killed_leader_is_free_again(
+    clean_db: Engine, database_url: str
+) -> None:
+    follower: Leadership = leadership_for(engine_for(database_url))
+    try:
+        async with lock_held_elsewhere(database_url, "background", BACKGROUND_LOCK) as leader:
+            assert not await follower.try_acquire()
+            await killed(leader)
+            for _ in range(50):
+                if await follower.try_acquire():
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the lock of the killed process was not released within 5 s")
+    finally:
         await follower.release()
+
+
+async def test_a_starting_server_fails_only_the_imports_no_process_publishes(
+    clean_db: Engine, database_url: str
+) -> None:
+    commune = Commune(slug="boe", name="Ville de Boé")
+    await commune.save()
+    jobs = []
+    for name in ("publie-ailleurs.csv", "abandonne.csv"):
+        job = ImportJob(
+            commune=commune.id,
+            file_name=name,
+            source="web",
+            status="publishing",
+            created_at=dt.datetime.now(dt.UTC),
+        )
+        await job.save()
+        jobs.append(job.id)
+    live, dead = jobs
+    lock = (f"import-{live}", imports.PUBLISHING_LOCKS + live)
+    async with lock_held_elsewhere(database_url, *lock) as publisher:
+        # A server starts while another publishes `live`; nobody publishes `dead` any more.
+        assert await imports.fail_interrupted_imports() == 1
+        assert await status_of(live) == "publishing"
+        assert await status_of(dead) == "failed"
+        await killed(publisher)
+    assert await imports.fail_interrupted_imports() == 1  # the next start: it died meanwhile
+    assert await status_of(live) == "failed"
+
+
+async def status_of(job_id: int) -> str:
+    row = await ImportJob.select(ImportJob.status).where(ImportJob.id == job_id).first()
+    assert row is not None
+    return str(row["status"])

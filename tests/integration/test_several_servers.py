@@ -369,7 +369,8 @@ async def test_two_senders_deliver_each_message_exactly_once(cluster: Cluster) -
 
 LEADER = (
     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-    "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+    "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'portail background%' "
+    "AND l.database = "
     "(SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 
