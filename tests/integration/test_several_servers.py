@@ -51,6 +51,17 @@ START_TIMEOUT = 60.0
 TAKEOVER_BOUND = 15.0  # seconds: the followers try again every 5 s (core.leader.RETRY_SECONDS)
 CSRF_PATTERN = re.compile(r'name="_csrf_token" value="([^"]+)"')
 IDOP_PATTERN = re.compile(r"[?&]idop=([0-9a-f-]{36})")
+# The processes competing for the background work (core.leader), and the one holding it.
+CANDIDATES = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND application_name LIKE 'portail background pid %'"
+)
+LEADER = (
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'portail background%' "
+    "AND l.database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 
 def free_port() -> int:
@@ -68,6 +79,31 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text("utf-8", errors="replace")
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_server(env: dict[str, str], tmp: Path, name: str, workers: int = 1) -> Server:
+    """`portail serve` on a free loopback port (`--workers`: as many processes)."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = tmp / f"server-{name}.log"
+    command = [str(VENV_BIN / "portail"), "serve", "--port", str(port), "--workers", str(workers)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            command,
+            env={**env, "PORTAIL_BASE_URL": base_url},
+            cwd=tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(base_url, process, log_path)
+
 
 @dataclass
 class Cluster:
@@ -75,6 +111,8 @@ class Cluster:
     servers: list[Server]
     sim: RunningSimulator
     sink: MailSink
+    env: dict[str, str]
+    tmp: Path
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         connection = await asyncpg.connect(self.database_url)
@@ -133,7 +171,7 @@ def cluster(
     rows = [
         *(
             InvoiceRow("S1", "Famille Martin", CLAIRE, "CANT", f"SRV-{n}", 1000 * n, "Cantine")
-            for n in range(1, 6)
+            for n in range(1, 9)
         ),
         InvoiceRow("S2", "Famille Durand", JEAN, "CANT", "SRV-J", 900, "Cantine"),
     ]
@@ -156,30 +194,13 @@ def cluster(
     servers: list[Server] = []
     try:
         for name in ("a", "b"):
-            port = free_port()
-            base_url = f"http://127.0.0.1:{port}"
-            log_path = tmp / f"server-{name}.log"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(  # noqa: S603
-                    [str(VENV_BIN / "portail"), "serve", "--port", str(port)],
-                    env={**env, "PORTAIL_BASE_URL": base_url},
-                    cwd=tmp,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            servers.append(Server(base_url, process, log_path))
+            servers.append(start_server(env, tmp, name))
         for server in servers:
             wait_until_up(server)
-        yield Cluster(database_of_the_module, servers, simulator, sink)
+        yield Cluster(database_of_the_module, servers, simulator, sink, env, tmp)
     finally:
         for server in servers:
-            server.process.terminate()
-        for server in servers:
-            try:
-                server.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait()
+            server.stop()
 
 
 def wait_until_up(server: Server) -> None:
@@ -318,26 +339,56 @@ async def test_a_notification_on_one_and_the_return_on_the_other_settle_once(
 
 async def test_the_recheck_asks_once_per_due_attempt(cluster: Cluster) -> None:
     a, _ = cluster.servers
-    numbers = ("SRV-3", "SRV-4", "SRV-5")
+    idops = await pending_payments(cluster, a, "SRV-3", "SRV-4", "SRV-5")
+    assert await questions_when_due(cluster, idops) == [1, 1, 1]
+
+
+async def test_the_workers_of_a_server_elect_one_leader_too(cluster: Cluster) -> None:
+    """`portail serve --workers 4` beside the two servers: six processes, one re-check."""
+    workers = start_server(cluster.env, cluster.tmp, "workers", workers=4)
+    try:
+        wait_until_up(workers)
+        # Every process has tried the lock (each keeps its connection to try again).
+        assert await eventually(lambda: cluster.value(CANDIDATES), 6, seconds=30)
+        assert len(await cluster.fetch(LEADER)) == 1
+        idops = await pending_payments(cluster, workers, "SRV-6", "SRV-7", "SRV-8")
+        assert await questions_when_due(cluster, idops) == [1, 1, 1]
+    finally:
+        workers.stop()  # a clean stop gives its processes' connections back
+    assert await eventually(lambda: cluster.value(CANDIDATES), 2, seconds=15)
+    # If one of the workers led, one of the two servers leads now.
+    leaders = f"SELECT count(*) FROM ({LEADER}) l"  # noqa: S608 (constants only)
+    assert await eventually(lambda: cluster.value(leaders), 1, seconds=15)
+
+
+async def pending_payments(cluster: Cluster, server: Server, *numbers: str) -> list[str]:
+    """Payments started on `server` for these invoices, and not paid (PayFiP answers P5)."""
     async with httpx.AsyncClient() as client:
-        assert await log_in(client, a, CLAIRE, PASSWORD) == 303
-        idops = [await start_payment(client, a, await invoice_id(cluster, n)) for n in numbers]
+        assert await log_in(client, server, CLAIRE, PASSWORD) == 303
+        return [await start_payment(client, server, await invoice_id(cluster, n)) for n in numbers]
+
+
+async def questions_when_due(cluster: Cluster, idops: list[str]) -> list[int]:
+    """Make the attempts due for their re-check; how many questions each one then brings."""
     operations = cluster.sim.state.operations
     before = [operations[idop].questions for idop in idops]
+
+    def asked() -> list[int]:
+        return [operations[i].questions - b for i, b in zip(idops, before, strict=True)]
+
     await cluster.fetch(
         "UPDATE payment_attempt SET next_check_at = now() - interval '1 second', "
         "last_checked_at = NULL WHERE provider_reference = ANY($1::text[])",
         idops,
     )
-    # Both servers run a re-check every 0.3 s; after a P5 the next one is a minute away.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if all(operations[i].questions > b for i, b in zip(idops, before, strict=True)):
+    # Every process looks every 0.3 s; after a P5 the next check is a minute away.
+    for _ in range(100):
+        if all(asked()):
             break
         await asyncio.sleep(0.1)
     # A second question would come within the minimum interval between two (see checks.py).
     await asyncio.sleep(MIN_SECONDS_BETWEEN_CHECKS + 1)
-    assert [operations[i].questions - b for i, b in zip(idops, before, strict=True)] == [1, 1, 1]
+    return asked()
 
 
 # --- The outbox: two senders ----------------------------------------------------------------
@@ -365,14 +416,6 @@ async def test_two_senders_deliver_each_message_exactly_once(cluster: Cluster) -
 
 
 # --- The background work's leader (last: it kills a server) ---------------------------------
-
-
-LEADER = (
-    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-    "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'portail background%' "
-    "AND l.database = "
-    "(SELECT oid FROM pg_database WHERE datname = current_database())"
-)
 
 
 async def test_when_the_leader_dies_the_other_server_takes_over(cluster: Cluster) -> None:
