@@ -222,7 +222,7 @@ def _lifespan(
         try:
             ids = await sync_communes(portal.config)
             portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
-            # An import this process's predecessor was publishing when it stopped.
+            # Imports a stopped process was publishing (not those another process publishes).
             await fail_interrupted_imports()
             # Every process sends: each message is claimed by one sender (core.mail.sender),
             # and a process's own e-mails wake its sender at once.
