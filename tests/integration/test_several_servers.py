@@ -272,11 +272,12 @@ async def test_a_session_is_valid_on_both_servers_and_logout_ends_it_on_both(
         page = await invoices_page(client, b)
         assert page.status_code == 200 and "SRV-1" in page.text
         stolen = client.cookies.get("portail_session")
+        assert stolen
         token = await csrf(client, f"{b.base_url}/boe/factures")
         logout = await client.post(f"{b.base_url}/boe/deconnexion", data={"_csrf_token": token})
         assert logout.status_code == 303
     # The browser forgot its cookie; a copy kept elsewhere opens nothing, on either server.
-    async with httpx.AsyncClient(cookies={"portail_session": stolen or ""}) as elsewhere:
+    async with httpx.AsyncClient(cookies={"portail_session": stolen}) as elsewhere:
         for server in (a, b):
             assert (await invoices_page(elsewhere, server)).status_code == 303
 
