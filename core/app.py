@@ -63,6 +63,7 @@ from core.config import ConfigError, PortalConfig, load_config, parse_config
 from core.contact.controllers import ContactController
 from core.db import close_database, open_database, use_database
 from core.invoices.controllers import InvoiceController
+from core.leader import Job, lead, leadership_for
 from core.legal.controllers import LegalController, SourceController
 from core.mail.health import purge_delivered
 from core.mail.mailer import Mailer
@@ -71,6 +72,8 @@ from core.payments.controllers import PaymentController
 from core.payments.service_routes import PaymentServiceController
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.security import throttle
+from core.security.redis_throttle import RedisStore
+from core.security.throttle import DatabaseStore
 from core.settings import Settings, get_settings
 from core.setup import commune_contexts, provider_problems
 from core.web.dependencies import (
@@ -138,6 +141,7 @@ def create_app(
     if problems:
         raise ConfigError("; ".join(problems))
     engine = use_database(settings.database_url)
+    throttle.use_store(RedisStore(settings.redis_url) if settings.redis_url else DatabaseStore())
     env = build_jinja_env(settings, pm, source_url=config.source_url)
     portal = Portal(settings=settings, config=config, pm=pm, env=env, plugin_types=plugin_types)
 
@@ -222,13 +226,17 @@ def _lifespan(
         try:
             ids = await sync_communes(portal.config)
             portal.communes = {slug: replace(c, id=ids[slug]) for slug, c in communes.items()}
-            # An import this process's predecessor was publishing when it stopped.
+            # Imports a stopped process was publishing (not those another process publishes).
             await fail_interrupted_imports()
+            # Every process sends: each message is claimed by one sender (core.mail.sender),
+            # and a process's own e-mails wake its sender at once.
             if settings.run_outbox_sender:
                 portal.background.append(asyncio.create_task(_run_outbox(settings)))
-            portal.background.append(asyncio.create_task(_housekeeping(settings)))
+            # What must run once, however many processes share the database: one leads.
+            jobs: list[Job] = [lambda: _housekeeping(settings)]
             if settings.payment_recheck_interval > 0:
-                portal.background.append(asyncio.create_task(_payment_rechecks(portal)))
+                jobs.append(lambda: _payment_rechecks(portal))
+            portal.background.append(asyncio.create_task(lead(leadership_for(engine), jobs)))
             yield
         finally:
             for task in portal.background:
@@ -236,6 +244,7 @@ def _lifespan(
             for task in portal.background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await throttle.current_store().close()
             await close_database(engine)
 
     return lifespan

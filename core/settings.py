@@ -35,6 +35,13 @@ class Settings:
         "sqlite:///var/portail.sqlite",
         "Database: `sqlite:///path/to/file.sqlite` (default) or `postgresql://user@host:5432/db`.",
     )
+    redis_url: str = _setting(
+        "REDIS_URL",
+        "",
+        "Optional Redis (`redis://host:6379/0`) where the rate limits are counted instead of "
+        "the database; empty: the database. If Redis stops answering, the counts go to the "
+        "database until it is back (see docs/several-servers.md).",
+    )
     config_path: str = _setting(
         "PORTAIL_CONFIG", "portail.toml", "Path of the TOML file describing the communes."
     )
@@ -103,7 +110,7 @@ class Settings:
         "PORTAIL_PAYMENT_RECHECK_INTERVAL",
         20.0,
         "Seconds between two looks for online payments whose result must be asked again "
-        "(0: never, e.g. when another process does it).",
+        "(0: never in this process). Of the processes sharing a database, one runs it.",
     )
     demo: bool = _setting(
         "PORTAIL_DEMO", False, "Demo mode: shows demo accounts and the demo mailbox page."

@@ -6,6 +6,7 @@ its own throw-away database there, so runs never see each other's rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -46,25 +47,34 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+@contextlib.asynccontextmanager
+async def private_postgres_database(prefix: str = "portail_test") -> AsyncIterator[str]:
+    """A throw-away database on the PORTAIL_TEST_DATABASE_URL server: its URL, dropped after."""
+    server = _postgres_server_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield _with_database(server, name)
+    finally:
+        admin = await asyncpg.connect(server)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 @pytest.fixture(scope="session")
 async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     if TEST_ENGINE == "sqlite":
         path: Path = tmp_path_factory.mktemp("db") / "portail.sqlite"
         yield f"sqlite:///{path}"
         return
-    server = _postgres_server_url()
-    name = f"portail_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield _with_database(server, name)
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with private_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,15 +8,19 @@ A job goes: `create_import_job` (planned) -> `check_import_job` (the importer's 
 report stored; a refused file or archive ends "failed") -> `start_publishing` (publishing) ->
 `publish_import_job` (published or failed), or `discard_import_job` (discarded). A job left
 "publishing" by a server that stopped is failed by `fail_interrupted_imports` at start-up: the
-import itself is one transaction, so all or nothing of it was written.
+import itself is one transaction, so all or nothing of it was written. While a process publishes
+a job it holds the job's process lock (`core.leader.process_lock`), released if it dies, so a
+server starting while another publishes leaves that job alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ from core.backoffice import journal
 from core.backoffice.journal import Actor
 from core.backoffice.tables import IMPORT_SOURCES, IMPORT_STATES, ImportJob
 from core.clock import now
-from core.db import transaction
+from core.db import current_engine, transaction
 from core.i18n import t
 from core.invoices.importer import (
     ImportReport,
@@ -38,6 +42,7 @@ from core.invoices.importer import (
     plan_import,
     run_import,
 )
+from core.leader import Leadership, process_lock
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +53,10 @@ FILE_NAME_MAX_LENGTH = 255
 MAX_STORED_ERRORS = 1000
 """A report keeps at most this many errors (and warnings); `error_count` says how many."""
 MAX_PER_PAGE = 50
+PUBLISHING_LOCKS = 0x696D706F7274 << 16
+"""Advisory lock keys of the jobs being published: this plus the job id (PostgreSQL)."""
+_publishing: dict[int, Leadership] = {}
+"""The publishing locks this process holds, from `start_publishing` to the publication's end."""
 
 MiB = 1024 * 1024
 CSV_MAX_BYTES = 50 * MiB
@@ -295,10 +304,13 @@ async def check_import_job(
 
 async def start_publishing(commune_id: int, job_id: int) -> bool:
     """Move a publishable job of `commune_id` to "publishing"; False when it is not (another
-    request got there first, or it was refused, published or discarded)."""
+    request got there first, or it was refused, published or discarded). The job's publishing
+    lock is taken first, and kept until `publish_import_job` ends."""
     job = await get_import_job(commune_id, job_id)
     if job is None or not job.publishable:
         return False
+    lock = _publishing_lock(job_id)
+    await lock.try_acquire()
     async with transaction():
         rows = (
             await ImportJob.update({ImportJob.status: "publishing", ImportJob.progress: 5})
@@ -309,7 +321,11 @@ async def start_publishing(commune_id: int, job_id: int) -> bool:
             )
             .returning(ImportJob.id)
         )
-    return bool(rows)
+    if not rows:
+        await lock.release()
+        return False
+    _publishing[job_id] = lock
+    return True
 
 
 async def publish_import_job(
@@ -347,7 +363,29 @@ async def publish_import_job(
         # Logged above; the job's state tells the agent, and the background task ends here.
         await update_import_job(job_id, status="failed", error=t("backoffice.imports.crashed"))
         return {}
+    finally:
+        lock = _publishing.pop(job_id, None)
+        if lock is not None:
+            await lock.release()
     return stored
+
+
+def _publishing_lock(job_id: int) -> Leadership:
+    """Held by the process publishing the job, for as long as it does."""
+    return process_lock(
+        current_engine(), f"import-{job_id}", PUBLISHING_LOCKS + job_id, temporary=True
+    )
+
+
+@contextlib.asynccontextmanager
+async def publishing(job_id: int) -> AsyncIterator[None]:
+    """Hold the job's publishing lock while publishing it in this request (the API's way)."""
+    lock = _publishing_lock(job_id)
+    await lock.try_acquire()
+    try:
+        yield
+    finally:
+        await lock.release()
 
 
 async def publish_files(
@@ -429,7 +467,22 @@ async def discard_import_job(commune_id: int, job_id: int, actor: Actor) -> bool
 
 
 async def fail_interrupted_imports() -> int:
-    """Fail the jobs a stopped server left "publishing" (at start-up); how many there were."""
+    """Fail the jobs a stopped server left "publishing" (at start-up); how many there were.
+    A job whose publishing lock another process holds is still being published: left alone."""
+    rows = await ImportJob.select(ImportJob.id).where(ImportJob.status == "publishing")
+    failed = 0
+    for row in rows:
+        lock = _publishing_lock(int(row["id"]))
+        if not await lock.try_acquire():
+            continue
+        try:
+            failed += await _fail_interrupted(int(row["id"]))
+        finally:
+            await lock.release()
+    return failed
+
+
+async def _fail_interrupted(job_id: int) -> int:
     async with transaction():
         rows = (
             await ImportJob.update(
@@ -439,7 +492,7 @@ async def fail_interrupted_imports() -> int:
                     ImportJob.error: t("backoffice.imports.interrupted"),
                 }
             )
-            .where(ImportJob.status == "publishing")
+            .where((ImportJob.id == job_id) & (ImportJob.status == "publishing"))
             .returning(ImportJob.id)
         )
     return len(rows)

@@ -40,6 +40,8 @@ CREATED_TIMEOUT = dt.timedelta(minutes=15)  # a PayFiP idop is usable for 15 min
 # may ask once more within it (see `notified`).
 MIN_SECONDS_BETWEEN_CHECKS = 5.0
 RECHECK_INTERVAL_SECONDS = 20.0
+# How long a due attempt claimed by a re-check stays its own (the check itself takes seconds).
+RECHECK_LEASE = dt.timedelta(minutes=2)
 
 _check_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 _asked_again: set[int] = set()  # attempts notified while a check of theirs was running
@@ -260,17 +262,39 @@ async def expire_stale(now: dt.datetime | None = None) -> int:
 
 
 async def recheck_due(communes: Mapping[int, CommuneContext], mailer: Mailer) -> int:
-    """Ask the services about every open attempt whose check is due; how many were asked."""
+    """Ask the services about every open attempt whose check is due; how many were asked.
+
+    Each due attempt is claimed first, so however many re-checks run at once (in this process
+    or in others sharing the database), one of them asks about it."""
     await expire_stale()
     asked = 0
     for commune_id, attempt_id in await due_for_check():
         commune = communes.get(commune_id)
+        if commune is None or not await _claim_due(attempt_id):
+            continue
         attempt = await attempt_by_id(attempt_id)
-        if commune is None or attempt is None:
+        if attempt is None:
             continue
         await refresh(commune, attempt, mailer, wait=True)
         asked += 1
     return asked
+
+
+async def _claim_due(attempt_id: int) -> bool:
+    """Take a due attempt's next check for this re-check: a conditional UPDATE that one caller
+    wins (a row lock on PostgreSQL, the write lock on SQLite). The check then sets the next
+    one; if this process dies first, the attempt is due again after `RECHECK_LEASE`."""
+    now = utcnow()
+    rows = (
+        await PaymentAttempt.update({PaymentAttempt.next_check_at: now + RECHECK_LEASE})
+        .where(
+            (PaymentAttempt.id == attempt_id)
+            & PaymentAttempt.state.is_in(list(OPEN_STATES))
+            & (PaymentAttempt.next_check_at <= now)
+        )
+        .returning(PaymentAttempt.id)
+    )
+    return bool(rows)
 
 
 async def run_rechecks(

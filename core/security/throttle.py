@@ -1,9 +1,12 @@
-"""Rate limiting in fixed time windows, stored in the `throttle` table.
+"""Rate limiting in fixed time windows, counted where every server process sees them.
 
-The counters live in the database, so every server process sees the same ones. A bucket is
-`"<limit name>:<key>"`, the key being what is limited (a normalised e-mail address, a client IP).
-Each window counts its own attempts: once it is over, the next one starts at zero, so no lock
-is ever permanent. `purge_expired()` removes the rows of finished windows.
+By default the counters live in the database's `throttle` table (`DatabaseStore`); with
+`REDIS_URL` they live in Redis (`core.security.redis_throttle`), which spares the database one
+write per counted attempt. Either way, several processes and machines share one count. A bucket
+is `"<limit name>:<key>"`, the key being what is limited (a normalised e-mail address, a client
+IP). Each window counts its own attempts: once it is over, the next one starts at zero, so no
+lock is ever permanent. `purge_expired()` removes the rows of finished windows (Redis expires
+its keys by itself).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from core.db import transaction
 from core.security.tables import Throttle
@@ -52,59 +56,130 @@ def window_start(limit: Limit, now: float | None = None) -> int:
     return instant - instant % limit.window_seconds
 
 
+class ThrottleStore(Protocol):
+    """Where the counts live: one counter per (stored bucket, window start)."""
+
+    async def hit(self, bucket: str, window: int, window_seconds: int) -> int:
+        """Count one attempt atomically; the window's count, this one included."""
+        ...
+
+    async def hits(self, bucket: str, window: int) -> int:
+        """The window's count (0 if none)."""
+        ...
+
+    async def reset(self, bucket: str) -> None:
+        """Forget every window of the bucket."""
+        ...
+
+    async def refund(self, bucket: str, window: int) -> None:
+        """Take one attempt back from the window's count (never below 0)."""
+        ...
+
+    async def purge_expired(self, cutoff: int) -> int:
+        """Forget the windows that started before `cutoff`; how many."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (at shutdown)."""
+        ...
+
+
+class DatabaseStore:
+    """The counts in the `throttle` table: one row per bucket and window."""
+
+    async def hit(self, bucket: str, window: int, window_seconds: int) -> int:
+        # A single upsert, atomic on SQLite and PostgreSQL alike, so concurrent attempts (from
+        # any process) are all counted and no more than `max_hits` are allowed.
+        async with transaction():
+            rows = await Throttle.raw(
+                "INSERT INTO throttle (bucket, window_start, hits) VALUES ({}, {}, 1) "
+                "ON CONFLICT (bucket, window_start) DO UPDATE SET hits = throttle.hits + 1 "
+                "RETURNING hits",
+                bucket,
+                window,
+            )
+        return int(rows[0]["hits"])
+
+    async def hits(self, bucket: str, window: int) -> int:
+        row = (
+            await Throttle.select(Throttle.hits)
+            .where((Throttle.bucket == bucket) & (Throttle.window_start == window))
+            .first()
+        )
+        return 0 if row is None else int(row["hits"])
+
+    async def reset(self, bucket: str) -> None:
+        async with transaction():
+            await Throttle.delete().where(Throttle.bucket == bucket)
+
+    async def refund(self, bucket: str, window: int) -> None:
+        async with transaction():
+            await Throttle.update({Throttle.hits: Throttle.hits - 1}).where(
+                (Throttle.bucket == bucket)
+                & (Throttle.window_start == window)
+                & (Throttle.hits > 0)
+            )
+
+    async def purge_expired(self, cutoff: int) -> int:
+        async with transaction():
+            rows = await Throttle.raw(
+                "DELETE FROM throttle WHERE window_start < {} RETURNING id", cutoff
+            )
+        return len(rows)
+
+    async def close(self) -> None:
+        return None
+
+
+_store: ThrottleStore = DatabaseStore()
+
+
+def use_store(store: ThrottleStore) -> ThrottleStore:
+    """Make `store` where this process counts (like `core.db.use_database`); the previous one."""
+    global _store
+    previous, _store = _store, store
+    return previous
+
+
+def current_store() -> ThrottleStore:
+    return _store
+
+
 async def hit(bucket: str, limit: Limit, *, now: float | None = None) -> bool:
     """Count one attempt for the key `bucket`; True when it is within the limit.
 
-    The increment is a single upsert, atomic on SQLite and PostgreSQL alike, so concurrent
-    attempts (from any process) are all counted and no more than `max_hits` are allowed.
+    The increment is atomic in every store, so concurrent attempts (from any process) are all
+    counted and no more than `max_hits` are allowed.
     """
-    async with transaction():
-        rows = await Throttle.raw(
-            "INSERT INTO throttle (bucket, window_start, hits) VALUES ({}, {}, 1) "
-            "ON CONFLICT (bucket, window_start) DO UPDATE SET hits = throttle.hits + 1 "
-            "RETURNING hits",
-            bucket_name(bucket, limit),
-            window_start(limit, now),
-        )
-    return int(rows[0]["hits"]) <= limit.max_hits
+    hits = await _store.hit(
+        bucket_name(bucket, limit), window_start(limit, now), limit.window_seconds
+    )
+    return hits <= limit.max_hits
+
+
+async def count(bucket: str, limit: Limit, *, now: float | None = None) -> int:
+    """The attempts counted for the key `bucket` in the current window."""
+    return await _store.hits(bucket_name(bucket, limit), window_start(limit, now))
 
 
 async def is_blocked(bucket: str, limit: Limit, now: float | None = None) -> bool:
     """Whether the key `bucket` has used up its attempts in the current window (counts none)."""
-    row = (
-        await Throttle.select(Throttle.hits)
-        .where(
-            (Throttle.bucket == bucket_name(bucket, limit))
-            & (Throttle.window_start == window_start(limit, now))
-        )
-        .first()
-    )
-    return row is not None and row["hits"] >= limit.max_hits
+    return await count(bucket, limit, now=now) >= limit.max_hits
 
 
 async def reset(bucket: str, limit: Limit) -> None:
     """Forget the attempts of the key `bucket` (e.g. failed logins, after a successful one)."""
-    async with transaction():
-        await Throttle.delete().where(Throttle.bucket == bucket_name(bucket, limit))
+    await _store.reset(bucket_name(bucket, limit))
 
 
 async def refund(bucket: str, limit: Limit, *, now: float | None = None) -> None:
     """Give back one attempt counted by `hit()` in the current window, for a limit that counts
     failures only: the attempt is counted before it is checked (so concurrent attempts cannot
     slip past the limit), and refunded when it succeeds."""
-    async with transaction():
-        await Throttle.update({Throttle.hits: Throttle.hits - 1}).where(
-            (Throttle.bucket == bucket_name(bucket, limit))
-            & (Throttle.window_start == window_start(limit, now))
-            & (Throttle.hits > 0)
-        )
+    await _store.refund(bucket_name(bucket, limit), window_start(limit, now))
 
 
 async def purge_expired(now: float | None = None) -> int:
-    """Delete the windows that started more than a day ago; the number of rows deleted."""
+    """Delete the windows that started more than a day ago; the number deleted."""
     cutoff = int(time.time() if now is None else now) - PURGE_AFTER_SECONDS
-    async with transaction():
-        rows = await Throttle.raw(
-            "DELETE FROM throttle WHERE window_start < {} RETURNING id", cutoff
-        )
-    return len(rows)
+    return await _store.purge_expired(cutoff)

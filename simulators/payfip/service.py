@@ -57,6 +57,7 @@ def handle_soap(state: SimulatorState, body: bytes) -> tuple[int, bytes]:
     """Answer one POST to the endpoint: (HTTP status, SOAP envelope). Never raises."""
     try:
         request = parse_request(body)
+        state.count_question(request.operation, request.fields.get("idOp"))
         queued = state.take_fault(request.operation, request.fields.get("idOp"))
         if queued is not None:
             raise SoapFault(queued.code, queued.libelle, kind=queued.kind)

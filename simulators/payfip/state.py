@@ -83,6 +83,8 @@ class Operation:
     heurtrans: str | None = None
     page_seen: bool = False
     notification_lost: bool = False
+    questions: int = 0
+    """How many times recupererDetailPaiementSecurise asked about it (whatever the answer)."""
 
     @property
     def finished(self) -> bool:
@@ -145,6 +147,7 @@ class Operation:
             "heurtrans": self.heurtrans,
             "page_seen": self.page_seen,
             "notification_lost": self.notification_lost,
+            "questions": self.questions,
         }
 
 
@@ -332,6 +335,12 @@ class SimulatorState:
         fault = QueuedFault(fault.code, operation, fault.kind, fault.libelle, fault.idop)
         fault.check()
         self.fault_queue.append(fault)
+
+    def count_question(self, operation: str, idop: str | None) -> None:
+        """Note a question about a result (tests count them: one per due re-check)."""
+        known = self.operations.get(idop or "")
+        if operation == "recupererDetailPaiementSecurise" and known is not None:
+            known.questions += 1
 
     def take_fault(self, operation: str, idop: str | None = None) -> QueuedFault | None:
         """Remove and return the first queued fault that applies to this call (about `idop`)."""

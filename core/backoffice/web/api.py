@@ -146,18 +146,19 @@ class ImportApiController(Controller):
                 job_id, status="discarded", counts=imports.counts_of(report), report=stored
             )
         else:
-            await imports.update_import_job(job_id, status="publishing", progress=30)
             try:
-                report, stored = await imports.publish_files(
-                    commune.id,
-                    job_id,
-                    csv_data,
-                    pdfs,
-                    actor,
-                    data_dir=data_dir,
-                    env=mailer.env,
-                    base_url=mailer.base_url,
-                )
+                async with imports.publishing(job_id):
+                    await imports.update_import_job(job_id, status="publishing", progress=30)
+                    report, stored = await imports.publish_files(
+                        commune.id,
+                        job_id,
+                        csv_data,
+                        pdfs,
+                        actor,
+                        data_dir=data_dir,
+                        env=mailer.env,
+                        base_url=mailer.base_url,
+                    )
             except Exception as exc:
                 crashed = t("backoffice.api.crashed")
                 await imports.update_import_job(job_id, status="failed", error=crashed)
