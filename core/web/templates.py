@@ -3,17 +3,13 @@ the originals; pages and e-mails are rendered with it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jinja2
 import pluggy
 
 from core import i18n
+from core.assets import TEMPLATES_DIR
 from core.settings import Settings
 from core.web import formatting
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
 
 def build_jinja_env(settings: Settings, pm: pluggy.PluginManager) -> jinja2.Environment:
