@@ -39,6 +39,7 @@ from core.accounts.profile import ProfileController
 from core.accounts.sessions import purge_expired_sessions
 from core.alert_addresses.controllers import AlertAddressController
 from core.announcements.controllers import AnnouncementController
+from core.assets import STATIC_DIR
 from core.backoffice.imports import fail_interrupted_imports
 from core.backoffice.sessions import purge_expired_agent_sessions
 from core.backoffice.suspension import request_cache_middleware
@@ -85,7 +86,7 @@ from core.web.dependencies import (
 from core.web.identity import LoginRequired
 from core.web.render import is_htmx, render
 from core.web.security import CSRF_COOKIE_NAME, CsrfMiddleware, SecurityHeadersMiddleware
-from core.web.templates import STATIC_DIR, build_jinja_env
+from core.web.templates import build_jinja_env
 
 CSRF_HEADER = "x-csrftoken"
 

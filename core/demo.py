@@ -22,6 +22,7 @@ from core.accounts.services import link_payers
 from core.accounts.tables import Account
 from core.announcements.services import add_news, list_news, set_message
 from core.app import create_app
+from core.assets import EXAMPLES_DIR
 from core.backoffice import journal
 from core.backoffice.agents import create_agent
 from core.backoffice.journal import Actor
@@ -45,18 +46,17 @@ from core.web.render import render
 from core.web.templates import build_jinja_env
 from simulators.payfip.app import create_simulator_app
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = PROJECT_ROOT / "examples" / "portail.demo.toml"
-DEMO_DATABASE = PROJECT_ROOT / "var" / "demo.sqlite"
-
-DEMO_DATA_DIR = PROJECT_ROOT / "var"
-EXAMPLES = PROJECT_ROOT / "examples"
+DEMO_CONFIG = EXAMPLES_DIR / "portail.demo.toml"
+# Like the default DATABASE_URL, the demo's files go to `var/` under the working directory:
+# the installed package's directory may not be writable.
+DEMO_DATA_DIR = Path("var")
+DEMO_DATABASE = DEMO_DATA_DIR / "demo.sqlite"
 
 # The demo's payers and invoices come in through the import, as a commune's would: one
 # billing export per commune (every invoice state, a direct-debit payer)...
 DEMO_IMPORTS: dict[str, Path] = {
-    "boe": EXAMPLES / "factures-boe.csv",
-    "aure": EXAMPLES / "factures-aure.csv",
+    "boe": EXAMPLES_DIR / "factures-boe.csv",
+    "aure": EXAMPLES_DIR / "factures-aure.csv",
 }
 # ...with a PDF, generated at seeding time, for these invoices...
 DEMO_PDFS: dict[str, list[str]] = {

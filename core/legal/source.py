@@ -16,18 +16,22 @@ from pathlib import Path
 import core
 import plugins
 import simulators
+from core.assets import EXAMPLES_DIR, STATIC_DIR, TEMPLATES_DIR
 from core.version import software_version
-from core.web.templates import STATIC_DIR, TEMPLATES_DIR
 
 PACKAGES = (core, plugins, simulators)
 SKIPPED_PARTS = {"__pycache__"}
+ASSET_LINKS = {("core", "assets", folder) for folder in ("templates", "static", "examples")}
 SKIPPED_SUFFIXES = {".pyc", ".pyo"}
 
 
 def source_roots() -> list[tuple[str, Path]]:
-    """(name in the archive, directory) of everything the running portal is made of."""
+    """(name in the archive, directory) of everything the running portal is made of, laid out
+    as the repository is: `core/assets/` maps the top-level folders into the package, so they
+    are archived once, at the top."""
     packages = [(package.__name__, Path(str(package.__file__)).parent) for package in PACKAGES]
-    return [*packages, ("templates", TEMPLATES_DIR), ("static", STATIC_DIR)]
+    assets = [("templates", TEMPLATES_DIR), ("static", STATIC_DIR), ("examples", EXAMPLES_DIR)]
+    return [*packages, *assets]
 
 
 def archive_name() -> str:
@@ -46,7 +50,7 @@ def source_archive() -> bytes:
     ):
         for name, root in source_roots():
             for path in sorted(root.rglob("*")):
-                if not path.is_file() or _skipped(path.relative_to(root)):
+                if not path.is_file() or _skipped(name, path.relative_to(root)):
                     continue
                 info = tarfile.TarInfo(f"{prefix}/{name}/{path.relative_to(root).as_posix()}")
                 data = path.read_bytes()
@@ -55,5 +59,7 @@ def source_archive() -> bytes:
     return buffer.getvalue()
 
 
-def _skipped(relative: Path) -> bool:
+def _skipped(root_name: str, relative: Path) -> bool:
+    if (root_name, *relative.parts[:2]) in ASSET_LINKS:
+        return True  # archived at the top level (see `source_roots`)
     return bool(SKIPPED_PARTS & set(relative.parts)) or relative.suffix in SKIPPED_SUFFIXES

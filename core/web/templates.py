@@ -3,19 +3,15 @@ the originals; pages and e-mails are rendered with it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jinja2
 import pluggy
 
 from core import i18n
+from core.assets import TEMPLATES_DIR
 from core.settings import Settings
 from core.version import software_version
 from core.web import formatting
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
-STATIC_DIR = PROJECT_ROOT / "static"
 # The source of the running version (AGPL), served by `core.legal` unless the configuration's
 # `source_url` points elsewhere.
 SOURCE_ARCHIVE_PATH = "/code-source.tar.gz"
