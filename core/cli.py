@@ -93,11 +93,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_config(path: str | None) -> int:
+    """The communes' file, and the process settings `portail serve` would refuse to start with."""
     settings_path = path or os.environ.get("PORTAIL_CONFIG", "portail.toml")
     notices: list[str] = []
     try:
+        Settings.from_env()
         config = load_checked_config(settings_path, notices)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         print(f"portail: {exc}", file=sys.stderr)
         return 2
     for notice in notices:

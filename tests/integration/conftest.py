@@ -72,7 +72,7 @@ def settings(database_url: str, mail_sink: MailSink) -> Settings:
     return Settings(
         database_url=database_url,
         base_url="http://portail.test",
-        secret_key="test-secret-key",
+        secret_key="test-secret-key-long-enough-for-32-chars",
         debug=True,
         smtp_host="127.0.0.1",
         smtp_port=mail_sink.port,

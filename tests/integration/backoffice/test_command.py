@@ -39,7 +39,7 @@ def command_env(
     for name, value in {
         "DATABASE_URL": database_url,
         "PORTAIL_CONFIG": str(tmp_path / "portail.toml"),
-        "PORTAIL_SECRET_KEY": "test",
+        "PORTAIL_SECRET_KEY": "test-secret-key-long-enough-for-32-chars",
         "PORTAIL_DATA_DIR": str(tmp_path / "data"),
         "PORTAIL_BASE_URL": "http://portail.test",
     }.items():
