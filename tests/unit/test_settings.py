@@ -60,7 +60,10 @@ def test_os_environ_is_the_default_source(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("PORTAIL_SECRET_KEY", "from-os-environ-at-least-32-characters")
     monkeypatch.setenv("SMTP_PORT", "2525")
     settings = Settings.from_env()
-    assert settings.secret_key == "from-os-environ-at-least-32-characters" and settings.smtp_port == 2525
+    assert (
+        settings.secret_key == "from-os-environ-at-least-32-characters"
+        and settings.smtp_port == 2525
+    )
 
 
 def test_a_dotenv_file_fills_in_and_the_environment_wins(
@@ -84,7 +87,9 @@ def test_a_dotenv_file_fills_in_and_the_environment_wins(
 
 def test_an_explicit_dotenv_path(tmp_path: Path) -> None:
     dotenv = tmp_path / "portail.env"
-    dotenv.write_text("PORTAIL_SECRET_KEY=explicit-key-of-at-least-32-chars\nPORTAIL_DEMO=1\n", encoding="utf-8")
+    dotenv.write_text(
+        "PORTAIL_SECRET_KEY=explicit-key-of-at-least-32-chars\nPORTAIL_DEMO=1\n", encoding="utf-8"
+    )
     settings = Settings.from_env({}, dotenv=dotenv)
     assert settings.secret_key == "explicit-key-of-at-least-32-chars" and settings.demo is True
 
