@@ -82,6 +82,17 @@ def test_command_refusals(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "typed", ["someone@example.com/../../etc/passwd", "anne martin@boe.test", "anne@", "anne@boe"]
+)
+def test_command_refuses_what_is_not_an_address(
+    command_env: Path, capsys: pytest.CaptureFixture[str], typed: str
+) -> None:
+    create = ["agent", "create", "--commune", "boe", "--role", "lecteur", "--email", typed]
+    assert main(create) == 2
+    assert "email : Veuillez saisir une adresse de messagerie valide" in capsys.readouterr().err
+
+
 def test_superviseur_is_no_role_of_a_commune(command_env: Path) -> None:
     with pytest.raises(SystemExit):  # argparse: not a choice
         main(["agent", "create", "--commune", "boe", "--email", "a@b.fr", "--role", "superviseur"])
