@@ -3,8 +3,9 @@
 Every address a person types (activation, forgotten password, new e-mail, alert addresses,
 contact form, agents, the import's `emails` column) goes through `normalise_email`: the syntax
 is checked by `email-validator` (RFC 5321/5322 as mail servers accept it; no DNS look-up), so
-`someone@example.com/../../etc/passwd`, spaces, a quoted local part or an IP address after the
-@, or a local part over 64 characters are refused. A login does not validate: an address that is not one simply matches no account.
+`someone@example.com/../../etc/passwd`, spaces, a quoted local part, an IP address after the @
+or a local part over 64 characters are refused. A login does not validate: what is not an
+address simply matches no account.
 """
 
 from __future__ import annotations
