@@ -75,9 +75,7 @@ async def test_an_internationalised_domain_is_one_address_however_typed(portal: 
         form_page="/boe/mes-informations",
     )
     assert added.status_code == 303
-    assert await AlertAddress.select(AlertAddress.email).output(as_list=True) == [
-        "papa@exämple.fr"
-    ]
+    assert await AlertAddress.select(AlertAddress.email).output(as_list=True) == ["papa@exämple.fr"]
     again = await portal.post_form(
         "/boe/mes-informations/alertes",
         {"alert_email": "papa@xn--exmple-cua.fr"},
@@ -96,4 +94,3 @@ async def test_the_agents_form_refuses_what_is_not_an_address(portal: Portal, ty
     assert response.status_code == 422
     assert INVALID in response.text and f'value="{typed}"' in response.text
     assert await Agent.count() == 1
-
