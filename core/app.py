@@ -68,7 +68,7 @@ from core.payments.checks import run_rechecks
 from core.payments.controllers import PaymentController
 from core.payments.service_routes import PaymentServiceController
 from core.plugins import collect_plugin_settings, get_plugin_manager
-from core.security import throttle
+from core.security import audit, throttle
 from core.settings import Settings, get_settings
 from core.setup import commune_contexts, provider_problems
 from core.web.dependencies import (
@@ -76,6 +76,7 @@ from core.web.dependencies import (
     provide_config,
     provide_mailer,
     provide_settings,
+    record_refusal,
 )
 from core.web.identity import LoginRequired
 from core.web.render import is_htmx, render
@@ -137,6 +138,7 @@ def create_app(
     if problems:
         raise ConfigError("; ".join(problems))
     engine = use_database(settings.database_url)
+    audit.configure(settings.security_log)  # JSON lines to stderr or PORTAIL_SECURITY_LOG
     env = build_jinja_env(settings, pm)
     portal = Portal(settings=settings, config=config, pm=pm, env=env, plugin_types=plugin_types)
 
@@ -284,6 +286,11 @@ def _login_required(request: Request, exc: LoginRequired) -> Response[Any]:
 def _forbidden(request: Request, exc: HTTPException) -> Response[Any]:
     # Litestar's CSRF middleware raises this for a missing or wrong token; the back office's
     # guard raises `NotPermitted` for a role without the route's permission.
+    if isinstance(exc, NotPermitted):
+        session = request.state.get("agent_session")
+        record_refusal(request, "permission", agent=session.agent.id if session else None)
+    else:
+        record_refusal(request, "csrf")
     message = exc.detail if isinstance(exc, NotPermitted) else i18n.t("accounts.csrf_failed")
     return render(
         request, "errors/error.html", {"message": message, "commune": None}, status_code=403

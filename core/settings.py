@@ -62,6 +62,12 @@ class Settings:
         "your outermost proxy appended; what the client wrote to its left is ignored). "
         "The former PORTAIL_TRUST_PROXY_HEADERS=1 still reads as 1 (deprecated).",
     )
+    security_log: str = _setting(
+        "PORTAIL_SECURITY_LOG",
+        "",
+        "File the security log's JSON lines are appended to (logins, links, changes, "
+        "refusals, payment outcomes; docs/security.md). Empty: standard error.",
+    )
     trace_plugins: bool = _setting(
         "PORTAIL_TRACE_PLUGINS", False, "Log every plugin hook call and its result."
     )
