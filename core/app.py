@@ -325,7 +325,7 @@ def _server_error(request: Request, exc: Exception) -> Response[Any]:
         "Database unavailable" if down else "Unhandled error",
         reference,
         request.method,
-        request.url.path,
+        audit.redact_path(request.url.path),
         exc_info=exc,
     )
     name, status = ("503", HTTP_503_SERVICE_UNAVAILABLE) if down else ("500", exc_status(exc))

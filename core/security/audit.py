@@ -47,8 +47,11 @@ EVENTS: dict[str, tuple[str, ...]] = {
 }
 DETAILS = frozenset({"email", "reason", "method", "path", "attempt", "amount_cents", "provider"})
 
-# A path segment that may be a link's secret (`new_secret()` makes 43 characters).
-_SECRET_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_-]{20,}(?=/|$)")
+# A path segment, or a query value, that may be a link's secret: `new_secret()` makes 43
+# URL-safe characters; a route's own words ("double-authentification") have no digit or capital.
+_LINK_WORD = r"(?=[a-z_-]*[A-Z0-9])[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])"
+_SECRET_SEGMENT = re.compile(r"(?<=/)" + _LINK_WORD)
+_SECRET_VALUE = re.compile(r"(?<=[/=])" + _LINK_WORD)
 
 
 def record(
@@ -95,6 +98,22 @@ def mask_email(address: str) -> str:
 def redact_path(path: str) -> str:
     """A URL path with its secret-looking segments (link tokens) replaced by `…`, no query."""
     return _SECRET_SEGMENT.sub("…", path.partition("?")[0])
+
+
+def redact_target(target: str) -> str:
+    """A request target (path and query) with its secret-looking segments and values cut."""
+    return _SECRET_VALUE.sub("…", target)
+
+
+class AccessLogRedaction(logging.Filter):
+    """Cuts link tokens out of uvicorn's access log lines (`portail serve` installs it): the
+    request line of `GET /boe/activation/<token>` must not keep a usable link at rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_target(args[2]), *args[3:])
+        return True
 
 
 # --- Output --------------------------------------------------------------------------------

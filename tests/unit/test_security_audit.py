@@ -91,6 +91,7 @@ def test_addresses_are_masked(address: str, masked: str) -> None:
         ("/boe/mot-de-passe/Ff3GlG71t4Q7I5KaUiej33Jry9KX8loTHBVUhHacRq4/", "/boe/mot-de-passe/…/"),
         ("/boe/factures/12/pdf?x=secret", "/boe/factures/12/pdf"),
         ("/boe/mes-informations/mot-de-passe", "/boe/mes-informations/mot-de-passe"),
+        ("/boe/gestion/double-authentification", "/boe/gestion/double-authentification"),
     ],
 )
 def test_paths_lose_their_link_tokens_and_query(path: str, logged: str) -> None:
