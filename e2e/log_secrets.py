@@ -16,10 +16,10 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-# A link's secret is a path segment or a query value (`new_secret()` makes 43 URL-safe
-# characters); a route's own words ("double-authentification") have no digit or capital.
+# A link's secret is a path segment or a query value of 32 characters or more (`new_secret()`
+# makes 43); a payment's 20-character reference in a receipt's link is no secret.
 _LINK = re.compile(r"https?://\S+")
-_TOKEN_SEGMENT = re.compile(r"(?<=[/=])(?=[a-z_-]*[A-Z0-9])[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])")
+_TOKEN_SEGMENT = re.compile(r"(?<=[/=])[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])")
 MIN_COOKIE_LENGTH = 16  # shorter values ("1", a theme name) are not secrets
 
 

@@ -54,8 +54,11 @@ def test_every_kind_of_planted_secret_is_found_by_line() -> None:
     assert str(Finding("password", 5)) == "a password on line 5"  # never the secret itself
 
 
-def test_short_cookie_values_are_not_secrets() -> None:
-    assert "dark" not in _secrets().cookies
+def test_short_cookie_values_and_payment_references_are_not_secrets() -> None:
+    secrets = _secrets()
+    secrets.add_mail("Reçu : http://127.0.0.1:8000/boe/paiement/20261128VHHYXZFBJWDK\n")
+    assert "dark" not in secrets.cookies
+    assert secrets.tokens == {TOKEN}
 
 
 def test_the_access_log_of_portail_serve_cuts_link_tokens() -> None:
