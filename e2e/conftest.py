@@ -222,10 +222,18 @@ def _collect_mail(secrets: log_secrets.Secrets, sink: MailSink) -> None:
         secrets.add_mail(mail.html)
 
 
-def _check_log_for_secrets(server: Server, secrets: log_secrets.Secrets) -> None:
+def _check_log_for_secrets(
+    server: Server, secrets: log_secrets.Secrets, request: pytest.FixtureRequest
+) -> None:
     """Fail the session if the server's log holds a secret the run handled."""
     secrets.add_constants(log_secrets.e2e_modules())
+    counts = {kind: len(values) for kind, values in secrets.by_kind().items()}
+    assert counts["password"] and counts["card number"], "nothing to look for: the scan is void"
     findings = log_secrets.scan(server.log_since(0), secrets)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        looked_for = ", ".join(f"{count} {kind}(s)" for kind, count in counts.items())
+        reporter.write_line(f"\ne2e server log scanned for {looked_for}: {len(findings)} found")
     if findings:
         RESULTS.mkdir(exist_ok=True)
         shutil.copyfile(server.log_path, RESULTS / "e2e-server.log")
@@ -366,7 +374,7 @@ def server_process(
         server.stop()
         _keep_log(request, server, "server")
     _collect_mail(seen_secrets, mail_sink)
-    _check_log_for_secrets(server, seen_secrets)
+    _check_log_for_secrets(server, seen_secrets, request)
 
 
 def _wait_until_up(server: Server, path: str = "/", name: str = "server") -> None:
