@@ -230,10 +230,12 @@ def _check_log_for_secrets(
     counts = {kind: len(values) for kind, values in secrets.by_kind().items()}
     assert counts["password"] and counts["card number"], "nothing to look for: the scan is void"
     findings = log_secrets.scan(server.log_since(0), secrets)
+    looked_for = ", ".join(f"{count} {kind}(s)" for kind, count in counts.items())
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        looked_for = ", ".join(f"{count} {kind}(s)" for kind, count in counts.items())
-        reporter.write_line(f"\ne2e server log scanned for {looked_for}: {len(findings)} found")
+    if capture is not None and reporter is not None:
+        with capture.global_and_fixture_disabled():  # session teardown output is captured
+            reporter.write_line(f"\ne2e server log scanned for {looked_for}: {len(findings)} found")
     if findings:
         RESULTS.mkdir(exist_ok=True)
         shutil.copyfile(server.log_path, RESULTS / "e2e-server.log")
