@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from core.accounts.sessions import COOKIE_NAME
-from core.backoffice.tables import GESTIONNAIRE, LECTEUR
-from tests.integration.backoffice.web import agent_login, create_web_agent
+from core.backoffice.tables import ADMINISTRATEUR, GESTIONNAIRE, LECTEUR
+from tests.integration.backoffice.web import agent_login, create_web_agent, enrol_totp
 from tests.integration.conftest import (
     GOOD_PASSWORD,
     LINK_PATTERN,
@@ -181,3 +181,25 @@ async def test_agents_logins_refusals_and_logouts_are_logged(
         {"event": "agent_logout", "outcome": "success", **base, "agent": agent},
     ]
     assert GOOD_PASSWORD not in security_log.text
+
+
+async def test_the_second_factor_is_logged_without_the_code(
+    portal: Portal, security_log: SecurityLog
+) -> None:
+    await create_web_agent(portal, "boe", "admin@boe.test", ADMINISTRATEUR)
+    await agent_login(portal, "boe", "admin@boe.test")
+    _, codes = await enrol_totp(portal, "boe")
+    await portal.post_form("/boe/gestion/deconnexion", {}, form_page="/boe/gestion/")
+    await agent_login(portal, "boe", "admin@boe.test")
+    await portal.post_form("/boe/gestion/verification", {"code": "000000"})
+    await portal.post_form("/boe/gestion/verification", {"code": codes[0]})
+
+    logins = [(line["outcome"], line.get("reason")) for line in security_log.lines("agent_login")]
+    assert logins == [
+        ("success", "password"),  # not enrolled yet: the enrolment comes next
+        ("success", "password, second factor to come"),
+        ("second_factor_failure", "second factor"),
+        ("success", "second factor"),
+    ]
+    assert len({line["agent"] for line in security_log.lines("agent_login")}) == 1
+    assert codes[0] not in security_log.text and "000000" not in security_log.text
