@@ -106,7 +106,7 @@ async def portal(sim: Any, database: Path) -> AsyncIterator[tuple[Any, httpx.Asy
     settings = Settings(
         database_url=f"sqlite:///{database}",
         base_url="http://portail.bench",
-        secret_key="bench-only",  # noqa: S106 (a throw-away app)
+        secret_key="bench-only-throw-away-key-32-characters",  # noqa: S106 (a throw-away app)
         run_outbox_sender=False,
         payment_recheck_interval=0,
     )

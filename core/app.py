@@ -72,7 +72,7 @@ from core.payments.checks import run_rechecks
 from core.payments.controllers import PaymentController
 from core.payments.service_routes import PaymentServiceController
 from core.plugins import collect_plugin_settings, get_plugin_manager
-from core.security import throttle
+from core.security import audit, throttle
 from core.security.redis_throttle import RedisStore
 from core.security.throttle import DatabaseStore
 from core.settings import Settings, get_settings
@@ -82,6 +82,7 @@ from core.web.dependencies import (
     provide_config,
     provide_mailer,
     provide_settings,
+    record_refusal,
 )
 from core.web.identity import LoginRequired
 from core.web.render import is_htmx, render
@@ -143,6 +144,7 @@ def create_app(
         raise ConfigError("; ".join(problems))
     engine = use_database(settings.database_url)
     throttle.use_store(RedisStore(settings.redis_url) if settings.redis_url else DatabaseStore())
+    audit.configure(settings.security_log)  # JSON lines to stderr or PORTAIL_SECURITY_LOG
     env = build_jinja_env(settings, pm, source_url=config.source_url)
     portal = Portal(settings=settings, config=config, pm=pm, env=env, plugin_types=plugin_types)
 
@@ -298,6 +300,11 @@ def _login_required(request: Request, exc: LoginRequired) -> Response[Any]:
 def _forbidden(request: Request, exc: HTTPException) -> Response[Any]:
     # Litestar's CSRF middleware raises this for a missing or wrong token; the back office's
     # guard raises `NotPermitted` for a role without the route's permission.
+    if isinstance(exc, NotPermitted):
+        session = request.state.get("agent_session")
+        record_refusal(request, "permission", agent=session.agent.id if session else None)
+    else:
+        record_refusal(request, "csrf")
     message = exc.detail if isinstance(exc, NotPermitted) else i18n.t("accounts.csrf_failed")
     return render(
         request, "errors/error.html", {"message": message, "commune": None}, status_code=403
@@ -332,7 +339,7 @@ def _server_error(request: Request, exc: Exception) -> Response[Any]:
         "Database unavailable" if down else "Unhandled error",
         reference,
         request.method,
-        request.url.path,
+        audit.redact_path(request.url.path),
         exc_info=exc,
     )
     name, status = ("503", HTTP_503_SERVICE_UNAVAILABLE) if down else ("500", exc_status(exc))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from core.announcements import command as announcements
 from core.backoffice.command import add_agent_commands
 from core.config import DATA_PROTECTION_FIELDS, PUBLISHER_FIELDS, ConfigError
 from core.mail.command import add_outbox_commands
+from core.security.audit import AccessLogRedaction
 from core.settings import Settings
 from core.setup import load_checked_config, migrate
 
@@ -93,11 +96,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_config(path: str | None) -> int:
+    """The communes' file, and the process settings `portail serve` would refuse to start with."""
     settings_path = path or os.environ.get("PORTAIL_CONFIG", "portail.toml")
     notices: list[str] = []
     try:
+        Settings.from_env()
         config = load_checked_config(settings_path, notices)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         print(f"portail: {exc}", file=sys.stderr)
         return 2
     for i, commune in enumerate(config.communes):
@@ -134,8 +139,19 @@ def serve_portal(host: str, port: int, workers: int) -> int:
         workers=workers,
         proxy_headers=settings.trust_proxy_headers,
         log_level="info",
+        log_config=access_log_config(),
     )
     return 0
+
+
+def access_log_config() -> dict[str, Any]:
+    """uvicorn's logging, with link tokens cut out of the access log's request lines."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_links"] = {"()": AccessLogRedaction}
+    config["handlers"]["access"]["filters"] = ["redact_links"]
+    return config
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+SECRET_KEY_MIN_LENGTH = 32
+"""Shorter secrets sign CSRF tokens and device cookies that can be guessed offline."""
+
 DEPRECATED_TRUST_PROXY_HEADERS = "PORTAIL_TRUST_PROXY_HEADERS"
 """Replaced by PORTAIL_TRUSTED_PROXY_HOPS; a true value still reads as one hop."""
 
@@ -53,7 +56,8 @@ class Settings:
     secret_key: str = _setting(
         "PORTAIL_SECRET_KEY",
         "",
-        "Secret used to sign CSRF tokens. Required unless PORTAIL_DEBUG is set.",
+        "Secret used to sign CSRF tokens and device cookies: at least 32 random characters. "
+        "Required unless PORTAIL_DEBUG or PORTAIL_DEMO is set (a random one is then drawn).",
     )
     debug: bool = _setting(
         "PORTAIL_DEBUG", False, "Development mode: tracebacks, strict templates, random secret."
@@ -71,6 +75,12 @@ class Settings:
         30,
         "Minutes without a request after which a parent's session ends, unless opened with "
         '"Se souvenir de moi" (0: no inactivity timeout; sessions still end after 12 hours).',
+    )
+    security_log: str = _setting(
+        "PORTAIL_SECURITY_LOG",
+        "",
+        "File the security log's JSON lines are appended to (logins, links, changes, "
+        "refusals, payment outcomes; docs/security.md). Empty: standard error.",
     )
     trace_plugins: bool = _setting(
         "PORTAIL_TRACE_PLUGINS", False, "Log every plugin hook call and its result."
@@ -149,7 +159,13 @@ class Settings:
                 raise ValueError(
                     "PORTAIL_SECRET_KEY must be set (or PORTAIL_DEBUG=1 for development)"
                 )
-            settings = replace(settings, secret_key=secrets.token_urlsafe(32))
+            settings = replace(settings, secret_key=secrets.token_urlsafe(SECRET_KEY_MIN_LENGTH))
+        if len(settings.secret_key) < SECRET_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"PORTAIL_SECRET_KEY is too short ({len(settings.secret_key)} characters): "
+                f"use at least {SECRET_KEY_MIN_LENGTH} random characters, for example the "
+                "output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
         return settings
 
     @property

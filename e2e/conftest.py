@@ -9,6 +9,10 @@ Per test: a fresh browser context and page (`page`), once per viewport ("desktop
 
 On failure: a screenshot in `test-results/`, the server's and the simulator's log lines written
 during the test in the report, and at the end of the session both logs copied to `test-results/`.
+
+At the end of the session the server's whole log is scanned for the secrets the run handled
+(passwords, mailed link tokens, cookie values, card numbers: `e2e/log_secrets.py`); one found
+fails the session.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 import pytest
 
 from core.mail.sink import MailSink
+from e2e import log_secrets
 from e2e.journeys import (
     COMMUNE,
     PAYMENT_PASSWORD,
@@ -216,6 +221,42 @@ def _keep_log(request: pytest.FixtureRequest, server: Server, name: str) -> None
 
 
 @pytest.fixture(scope="session")
+def seen_secrets() -> log_secrets.Secrets:
+    """The secrets the run handled, filled in by `page` and checked by `server_process`."""
+    return log_secrets.Secrets()
+
+
+def _collect_mail(secrets: log_secrets.Secrets, sink: MailSink) -> None:
+    for mail in sink.messages:  # the sink keeps the last 1000: collected after every test
+        secrets.add_mail(mail.text)
+        secrets.add_mail(mail.html)
+
+
+def _check_log_for_secrets(
+    server: Server, secrets: log_secrets.Secrets, request: pytest.FixtureRequest
+) -> None:
+    """Fail the session if the server's log holds a secret the run handled."""
+    secrets.add_constants(log_secrets.e2e_modules())
+    counts = {kind: len(values) for kind, values in secrets.by_kind().items()}
+    assert counts["password"] and counts["card number"], "nothing to look for: the scan is void"
+    findings = log_secrets.scan(server.log_since(0), secrets)
+    looked_for = ", ".join(f"{count} {kind}(s)" for kind, count in counts.items())
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if capture is not None and reporter is not None:
+        with capture.global_and_fixture_disabled():  # session teardown output is captured
+            reporter.write_line(f"\ne2e server log scanned for {looked_for}: {len(findings)} found")
+    if findings:
+        RESULTS.mkdir(exist_ok=True)
+        shutil.copyfile(server.log_path, RESULTS / "e2e-server.log")
+        listed = ", ".join(str(finding) for finding in findings[:20])
+        pytest.fail(
+            f"the server's log holds secrets: {listed} (log: {RESULTS / 'e2e-server.log'})",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
 def simulator_process(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Simulator]:
@@ -288,6 +329,7 @@ def _seed_payments(tmp: Path) -> list[list[str]]:
 def server_process(
     mail_sink: MailSink,
     simulator_process: Simulator,
+    seen_secrets: log_secrets.Secrets,
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
 ) -> Iterator[Server]:
@@ -343,6 +385,8 @@ def server_process(
     finally:
         server.stop()
         _keep_log(request, server, "server")
+    _collect_mail(seen_secrets, mail_sink)
+    _check_log_for_secrets(server, seen_secrets, request)
 
 
 def _wait_until_up(server: Server, path: str = "/", name: str = "server") -> None:
@@ -411,6 +455,8 @@ def page(
     viewport: Viewport,
     server_process: Server,
     simulator_process: Simulator,
+    mail_sink: MailSink,
+    seen_secrets: log_secrets.Secrets,
     request: pytest.FixtureRequest,
 ) -> Iterator[Any]:
     from playwright.sync_api import expect
@@ -442,4 +488,6 @@ def page(
                 )
             )
             report.sections.append(("e2e page URL", page.url))
+        seen_secrets.add_cookies(cookie["value"] for cookie in context.cookies())
+        _collect_mail(seen_secrets, mail_sink)
         context.close()

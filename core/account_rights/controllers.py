@@ -14,7 +14,9 @@ from core.accounts.sessions import cleared_cookie
 from core.clock import now
 from core.communes.context import CommuneContext
 from core.mail.mailer import Mailer
+from core.security import audit
 from core.settings import Settings
+from core.web.dependencies import client_address
 from core.web.formatting import TIMEZONE
 from core.web.forms import Problems, RateLimited, form_fields
 from core.web.identity import SignedIn
@@ -39,9 +41,18 @@ class AccountRightsController(Controller):
         )
 
     @get("/mes-informations/mes-donnees.json", name="account_data_file")
-    async def data_file(self, commune: CommuneContext, account: SignedIn) -> Response[bytes]:
+    async def data_file(
+        self, request: Request, commune: CommuneContext, account: SignedIn, settings: Settings
+    ) -> Response[bytes]:
         moment = now()
         sections = await export.collect(commune, account.account_id, limit=None)
+        audit.record(
+            "account_export",
+            "success",
+            commune=commune.slug,
+            client=client_address(request, settings),
+            account=account.account_id,
+        )
         day = moment.astimezone(TIMEZONE).date().isoformat()
         return Response(
             export.as_json(commune, sections, moment),
@@ -70,12 +81,26 @@ class AccountRightsController(Controller):
         settings: Settings,
     ) -> Response[Any]:
         form = await form_fields(request)
+        client = client_address(request, settings)
+
+        def record(outcome: str) -> None:
+            audit.record(
+                "account_deletion",
+                outcome,
+                commune=commune.slug,
+                client=client,
+                account=account.account_id,
+            )
+
         try:
             await delete_account(commune, account.account_id, form.get("password", ""), mailer)
         except Problems as exc:
+            record("failure")
             return _deletion_form(request, commune, account, exc.errors, 422)
         except RateLimited as exc:
+            record("throttled")
             return _deletion_form(request, commune, account, {"password": [str(exc)]}, 429)
+        record("success")
         response: Response[Any] = Redirect(path=commune.url("compte-supprime"), status_code=303)
         response.set_cookie(cleared_cookie(commune.root, secure=settings.secure_cookies))
         return response

@@ -10,6 +10,7 @@ from litestar.response import Template
 
 from core.accounts import services
 from core.accounts.responses import (
+    after_link,
     answer_link_request,
     form_error,
     password_form,
@@ -41,6 +42,7 @@ class ActivationController(Controller):
             template="auth/activation_request.html",
             sent_path="activation/envoyee",
             send_link=services.send_activation_link,
+            event="activation_request",
         )
 
     @get("/activation/envoyee")
@@ -63,6 +65,7 @@ class ActivationController(Controller):
                 commune, token, form.get("password", ""), form.get("confirmation", "")
             )
         except Problems as exc:
+            after_link(request, commune, settings, "activation", exc)
             return form_error(
                 request,
                 commune,
@@ -72,6 +75,7 @@ class ActivationController(Controller):
                 purpose="activation",
                 token=token,
             )
+        after_link(request, commune, settings, "activation", (account_id, version))
         return await signed_in_redirect(
             request,
             commune,

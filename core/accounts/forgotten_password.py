@@ -10,6 +10,7 @@ from litestar.response import Template
 
 from core.accounts import services
 from core.accounts.responses import (
+    after_link,
     answer_link_request,
     form_error,
     password_form,
@@ -41,6 +42,7 @@ class PasswordResetController(Controller):
             template="auth/reset_request.html",
             sent_path="mot-de-passe-oublie/envoye",
             send_link=services.send_reset_link,
+            event="reset_request",
         )
 
     @get("/mot-de-passe-oublie/envoye")
@@ -61,9 +63,11 @@ class PasswordResetController(Controller):
                 commune, token, form.get("password", ""), form.get("confirmation", "")
             )
         except Problems as exc:
+            after_link(request, commune, settings, "password_reset", exc)
             return form_error(
                 request, commune, "auth/set_password.html", exc, form, purpose="reset", token=token
             )
+        after_link(request, commune, settings, "password_reset", (account_id, version))
         return await signed_in_redirect(
             request,
             commune,

@@ -13,6 +13,7 @@ from core.accounts.sessions import COOKIE_NAME, cleared_cookie, end_session
 from core.announcements import services as announcements
 from core.communes.context import CommuneContext
 from core.mail.addresses import normalise_email
+from core.security import audit
 from core.security.tokens import digest
 from core.settings import Settings
 from core.web.dependencies import client_address
@@ -55,16 +56,18 @@ class SessionController(Controller):
         known = devices.is_known(
             settings.secret_key, commune.slug, email, request.cookies.get(devices.COOKIE_NAME)
         )
+        client = client_address(request, settings)
         try:
             account_id, version = await services.authenticate(
-                commune,
-                form.get("email", ""),
-                form.get("password", ""),
-                client_address(request, settings),
-                known_device=known,
+                commune, form.get("email", ""), form.get("password", ""), client, known_device=known
             )
         except (Problems, RateLimited) as exc:
+            outcome = "throttled" if isinstance(exc, RateLimited) else "failure"
+            audit.record(
+                "login", outcome, commune=commune.slug, client=client, email=form.get("email")
+            )
             return form_error(request, commune, "auth/login.html", exc, form, keep=("email",))
+        audit.record("login", "success", commune=commune.slug, client=client, account=account_id)
         response = await signed_in_redirect(
             request,
             commune,
@@ -87,7 +90,12 @@ class SessionController(Controller):
     ) -> Response[Any]:
         secret = request.cookies.get(COOKIE_NAME)
         if secret:
-            await end_session(digest(secret))
+            account_id = await end_session(digest(secret))
+            if account_id is not None:
+                client = client_address(request, settings)
+                audit.record(
+                    "logout", "success", commune=commune.slug, client=client, account=account_id
+                )
         response: Response[Any] = Redirect(
             path=commune.url("connexion?info=logged_out"), status_code=303
         )

@@ -21,8 +21,9 @@ from core.alert_addresses import services as alert_addresses
 from core.communes.context import CommuneContext
 from core.i18n import t
 from core.mail.mailer import Mailer
+from core.security import audit
 from core.settings import Settings
-from core.web.dependencies import provide_settings
+from core.web.dependencies import client_address, provide_settings
 from core.web.forms import Problems, RateLimited, form_fields
 from core.web.identity import SignedIn
 from core.web.pages import page
@@ -52,6 +53,7 @@ class ProfileController(Controller):
                 form.get("confirmation", ""),
             )
         except (Problems, RateLimited) as exc:
+            _record(request, commune, settings, "password_change", account, exc)
             return await account_page(
                 request,
                 commune,
@@ -60,6 +62,7 @@ class ProfileController(Controller):
                 status_code=_error_status(exc),
                 errors=_errors(exc, "old_password"),
             )
+        _record(request, commune, settings, "password_change", account)
         # Every session ended with the change; this browser gets a fresh one, as long-lived as
         # the one it had ("Se souvenir de moi" survives a password change).
         persistent = account.persistent
@@ -89,10 +92,18 @@ class ProfileController(Controller):
 
     @post("/mes-informations/sessions/fermer", name="logout_everywhere")
     async def logout_everywhere(
-        self, commune: CommuneContext, account: SignedIn, settings: Settings
+        self, request: Request, commune: CommuneContext, account: SignedIn, settings: Settings
     ) -> Response[Any]:
         """ "Se déconnecter partout": every session of the account ends, this one included."""
         await bump_auth_version(account.account_id)
+        audit.record(
+            "logout",
+            "success",
+            commune=commune.slug,
+            client=client_address(request, settings),
+            account=account.account_id,
+            reason="everywhere",
+        )
         response: Response[Any] = Redirect(
             path=commune.url("connexion?info=logged_out_everywhere"), status_code=303
         )
@@ -101,7 +112,12 @@ class ProfileController(Controller):
 
     @post("/mes-informations/adresse")
     async def change_email(
-        self, request: Request, commune: CommuneContext, account: SignedIn, mailer: Mailer
+        self,
+        request: Request,
+        commune: CommuneContext,
+        account: SignedIn,
+        mailer: Mailer,
+        settings: Settings,
     ) -> Response[Any]:
         form = await form_fields(request)
         try:
@@ -113,6 +129,7 @@ class ProfileController(Controller):
                 mailer,
             )
         except (Problems, RateLimited) as exc:
+            _record(request, commune, settings, "email_change_request", account, exc)
             return await account_page(
                 request,
                 commune,
@@ -122,6 +139,7 @@ class ProfileController(Controller):
                 values={"new_email": form.get("new_email", "")},
                 status_code=_error_status(exc),
             )
+        _record(request, commune, settings, "email_change_request", account)
         if is_htmx(request):
             return await account_page(
                 request,
@@ -161,11 +179,14 @@ class ProfileController(Controller):
         commune: CommuneContext,
         current_account: SignedIn | None,
         mailer: Mailer,
+        settings: Settings,
         token: str,
     ) -> Response[Any]:
+        client = client_address(request, settings)
         try:
-            await services.confirm_email_change(commune, token, mailer)
+            account_id = await services.confirm_email_change(commune, token, mailer)
         except Problems as exc:
+            audit.record("email_change", "failure", commune=commune.slug, client=client)
             return page(
                 request,
                 commune,
@@ -176,12 +197,41 @@ class ProfileController(Controller):
                 errors=exc.errors,
                 status_code=410,
             )
+        audit.record(
+            "email_change", "success", commune=commune.slug, client=client, account=account_id
+        )
         target = (
             "mes-informations?info=email_changed"
             if current_account
             else "connexion?info=email_changed"
         )
         return Redirect(path=commune.url(target), status_code=303)
+
+
+def _record(
+    request: Request,
+    commune: CommuneContext,
+    settings: Settings,
+    event: str,
+    account: SignedIn,
+    refused: Problems | RateLimited | None = None,
+) -> None:
+    """Log a change on "Mes informations": success, failure (the fields refused) or throttled."""
+    client = client_address(request, settings)
+    if refused is None:
+        outcome, reason = "success", ""
+    elif isinstance(refused, RateLimited):
+        outcome, reason = "throttled", ""
+    else:
+        outcome, reason = "failure", ",".join(sorted(refused.errors))
+    audit.record(
+        event,
+        outcome,
+        commune=commune.slug,
+        client=client,
+        account=account.account_id,
+        reason=reason,
+    )
 
 
 def _errors(exc: Problems | RateLimited, password_field: str) -> dict[str, list[str]]:

@@ -15,6 +15,7 @@ from core.accounts import services
 from core.accounts.sessions import COOKIE_NAME, end_session, open_session, session_cookie
 from core.communes.context import CommuneContext
 from core.mail.mailer import Mailer
+from core.security import audit
 from core.security.tokens import digest
 from core.settings import Settings
 from core.web.dependencies import client_address
@@ -100,17 +101,39 @@ async def answer_link_request(
     template: str,
     sent_path: str,
     send_link: Callable[[CommuneContext, str, Mailer], Awaitable[None]],
+    event: str,
 ) -> Response[Any]:
     """An activation or reset request: check the address and the limits (the same work for any
-    address), answer, and only then look the address up and send its link."""
+    address), answer, and only then look the address up and send its link. The security log
+    says `event` accepted or throttled, never whether the address is known."""
     form = await form_fields(request)
+    client = client_address(request, settings)
     try:
-        email = await services.accept_link_request(
-            commune, form.get("email", ""), client_address(request, settings)
-        )
+        email = await services.accept_link_request(commune, form.get("email", ""), client)
     except (Problems, RateLimited) as exc:
+        if isinstance(exc, RateLimited):
+            audit.record(
+                event, "throttled", commune=commune.slug, client=client, email=form.get("email")
+            )
         return form_error(request, commune, template, exc, form, keep=("email",))
+    audit.record(event, "accepted", commune=commune.slug, client=client, email=email)
     return redirect_then(commune.url(sent_path), send_link, commune, email, mailer)
+
+
+def after_link(
+    request: Request,
+    commune: CommuneContext,
+    settings: Settings,
+    event: str,
+    done: tuple[int, int] | Problems,
+) -> None:
+    """Log the outcome of a password chosen behind an activation or reset link."""
+    client = client_address(request, settings)
+    if isinstance(done, Problems):
+        reason = "link" if "token" in done.errors else "password"
+        audit.record(event, "failure", commune=commune.slug, client=client, reason=reason)
+    else:
+        audit.record(event, "success", commune=commune.slug, client=client, account=done[0])
 
 
 def redirect_then(target: str, work: Callable[..., Awaitable[None]], *args: Any) -> Redirect:

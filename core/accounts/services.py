@@ -260,8 +260,8 @@ async def request_email_change(
     return new_email
 
 
-async def confirm_email_change(commune: CommuneContext, secret: str, mailer: Mailer) -> str:
-    """Apply a validated e-mail change and tell the old address; returns the new address."""
+async def confirm_email_change(commune: CommuneContext, secret: str, mailer: Mailer) -> int:
+    """Apply a validated e-mail change and tell the old address; returns the account's id."""
     token = await valid_token(commune, secret, "email_change")
     if token is None:
         raise field_problem("token", t("accounts.link_invalid"))
@@ -275,7 +275,7 @@ async def confirm_email_change(commune: CommuneContext, secret: str, mailer: Mai
         await _retire_tokens(token["account_id"], *CHANGE_LINKS)
         await link_payers(commune.id, token["account_id"], new_email)
         await mailer.send(commune, "email_changed", token["email"], new_email=new_email)
-    return new_email
+    return int(token["account_id"])
 
 
 # --- Tokens --------------------------------------------------------------------------------

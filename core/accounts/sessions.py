@@ -166,8 +166,14 @@ async def signed_in(
     )
 
 
-async def end_session(session_hash: str) -> None:
-    await WebSession.delete().where(WebSession.id_hash == session_hash)
+async def end_session(session_hash: str) -> int | None:
+    """End one session; returns its account's id (None: there was no such session)."""
+    rows = (
+        await WebSession.delete()
+        .where(WebSession.id_hash == session_hash)
+        .returning(WebSession.account)
+    )
+    return int(rows[0]["account"]) if rows else None
 
 
 async def open_sessions(

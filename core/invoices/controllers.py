@@ -19,6 +19,7 @@ from core.communes.context import CommuneContext
 from core.invoices import pdf, services
 from core.invoices.services import PAID, TO_PAY, TREASURY, InvoiceView
 from core.settings import Settings
+from core.web.dependencies import record_refusal
 from core.web.identity import SignedIn
 from core.web.pages import page
 from core.web.render import wants_fragment
@@ -70,7 +71,7 @@ class InvoiceController(Controller):
     async def detail(
         self, request: Request, commune: CommuneContext, account: SignedIn, invoice_id: int
     ) -> Template:
-        invoice = await _visible_invoice(commune, account, invoice_id)
+        invoice = await _visible_invoice(request, commune, account, invoice_id)
         return page(
             request,
             commune,
@@ -86,9 +87,14 @@ class InvoiceController(Controller):
 
     @get("/factures/{invoice_id:int}/pdf", name="invoice_pdf")
     async def pdf(
-        self, commune: CommuneContext, account: SignedIn, settings: Settings, invoice_id: int
+        self,
+        request: Request,
+        commune: CommuneContext,
+        account: SignedIn,
+        settings: Settings,
+        invoice_id: int,
     ) -> Response[Any]:
-        invoice = await _visible_invoice(commune, account, invoice_id)
+        invoice = await _visible_invoice(request, commune, account, invoice_id)
         headers = pdf.download_headers(pdf.download_name(invoice.number))
         path = pdf.imported_pdf(settings.data_dir, invoice.pdf_path)
         if path is not None:
@@ -102,12 +108,15 @@ class InvoiceController(Controller):
 
 
 async def _visible_invoice(
-    commune: CommuneContext, account: SignedIn, invoice_id: int
+    request: Request, commune: CommuneContext, account: SignedIn, invoice_id: int
 ) -> InvoiceView:
     if not 0 < invoice_id <= MAX_ID:
         raise NotFoundException()
     invoice = await services.get_invoice(commune.id, account.account_id, invoice_id)
     if invoice is None:
+        # Asked only on this 404: is it someone else's invoice (security log) or none at all?
+        if await services.invoice_exists(invoice_id):
+            record_refusal(request, "foreign_object", account=account.account_id)
         raise NotFoundException()
     return invoice
 

@@ -245,6 +245,11 @@ async def get_invoice(commune_id: int, account_id: int, invoice_id: int) -> Invo
     return None if row is None else (await _views([row]))[0]
 
 
+async def invoice_exists(invoice_id: int) -> bool:
+    """Whether any invoice, of any payer or commune, has this id (for the security log)."""
+    return bool(await Invoice.exists().where(Invoice.id == invoice_id))
+
+
 async def get_invoices(
     commune_id: int,
     account_id: int,

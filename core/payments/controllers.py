@@ -32,7 +32,7 @@ from core.payments.attempts import AttemptView
 from core.payments.basket import BasketError, PaymentPlan, parse_invoice_ids, plan_payment
 from core.payments.providers import provider_for_regie
 from core.settings import Settings
-from core.web.dependencies import mailer
+from core.web.dependencies import mailer, record_refusal
 from core.web.identity import SignedIn
 from core.web.pages import page
 from core.web.render import is_htmx
@@ -163,11 +163,11 @@ class PaymentController(Controller):
     async def result(
         self, request: Request, commune: CommuneContext, account: SignedIn, refdet: str
     ) -> Response[Any]:
-        attempt = await _own_attempt(commune, account, refdet)
+        attempt = await _own_attempt(request, commune, account, refdet)
         if not attempt.final:
             state = await checks.refresh(commune, attempt, mailer(request))
             if state != attempt.state:
-                attempt = await _own_attempt(commune, account, refdet)
+                attempt = await _own_attempt(request, commune, account, refdet)
         # A poll whose answer has not changed swaps nothing (204): screen readers stay quiet.
         if is_htmx(request) and request.query_params.get("etat") == attempt.state:
             return Response(content=b"", status_code=204)
@@ -189,7 +189,7 @@ class PaymentController(Controller):
     async def receipt_pdf(
         self, request: Request, commune: CommuneContext, account: SignedIn, refdet: str
     ) -> Response[Any]:
-        attempt = await _own_attempt(commune, account, refdet)
+        attempt = await _own_attempt(request, commune, account, refdet)
         if attempt.state != "paid":
             raise NotFoundException()
         content = await asyncio.to_thread(receipt.receipt_pdf, commune.config, attempt)
@@ -200,9 +200,13 @@ class PaymentController(Controller):
         )
 
 
-async def _own_attempt(commune: CommuneContext, account: SignedIn, refdet: str) -> AttemptView:
+async def _own_attempt(
+    request: Request, commune: CommuneContext, account: SignedIn, refdet: str
+) -> AttemptView:
     attempt = await attempts.get_attempt(commune.id, refdet[:30])
     if attempt is None or attempt.account_id != account.account_id:
+        if attempt is not None:  # another parent's payment
+            record_refusal(request, "foreign_object", account=account.account_id)
         raise NotFoundException()
     return attempt
 

@@ -56,6 +56,7 @@ from core.payments.tables import (
     PaymentAttempt,
     PaymentAttemptInvoice,
 )
+from core.security import audit
 from core.web.formatting import TIMEZONE
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ async def apply_outcome(
     if outcome.result == "pending":
         created = as_aware(row["created_at"]) or now
         if now - created > GIVE_UP_AFTER:
-            return await _finish(attempt_id, EXPIRED, record, note="no result after 2 days")
+            return await _finish(commune, row, EXPIRED, record, note="no result after 2 days")
         technical = outcome.code not in {"P5", ""}
         await PaymentAttempt.update(
             {
@@ -129,20 +130,20 @@ async def apply_outcome(
         if now < grace_until:
             return await _keep_open(attempt_id, record, grace_until)
     if outcome.result in _OUTCOME_STATES:
-        return await _finish(attempt_id, _OUTCOME_STATES[outcome.result], record)
+        return await _finish(commune, row, _OUTCOME_STATES[outcome.result], record)
     if outcome.result == "unknown":
         note = f"unknown result code {outcome.code!r}: to be checked with the service"
-        return await _finish(attempt_id, REVIEW, record, note=note)
+        return await _finish(commune, row, REVIEW, record, note=note)
     # "paid"
     problems = mismatches(row, outcome)
     if problems:
         logger.warning("payment %s: result does not match: %s", row["refdet"], problems)
-        return await _finish(attempt_id, REVIEW, record, note="; ".join(problems))
+        return await _finish(commune, row, REVIEW, record, note="; ".join(problems))
     record[PaymentAttempt.authorisation_number] = outcome.authorisation_number[:64]
     record[PaymentAttempt.paid_at] = outcome.transaction_at or now
     if not outcome.verified:
-        return await _finish(attempt_id, DECLARED, record, note="unsigned return: to confirm")
-    return await _settle(commune, attempt_id, record, mailer)
+        return await _finish(commune, row, DECLARED, record, note="unsigned return: to confirm")
+    return await _settle(commune, row, record, mailer)
 
 
 def _abandon_grace_end(
@@ -165,17 +166,51 @@ async def _keep_open(attempt_id: int, record: dict[Any, Any], next_check: dt.dat
     return ABANDONING if rows else await state_of(attempt_id, ABANDONING)
 
 
-async def _finish(attempt_id: int, state: str, record: dict[Any, Any], *, note: str = "") -> str:
+async def _finish(
+    commune: CommuneContext,
+    row: Mapping[str, Any],
+    state: str,
+    record: dict[Any, Any],
+    *,
+    note: str = "",
+) -> str:
     """Finish an open attempt; its state afterwards (another check's, if it finished first)."""
-    if await move(attempt_id, state, record, note=note):
+    if await move(int(row["id"]), state, record, note=note):
+        _record(commune, row, state)
         return state
-    return await state_of(attempt_id, state)
+    return await state_of(int(row["id"]), state)
+
+
+# The security log's word for each final state (`core.security.audit`).
+_LOGGED_OUTCOMES = {
+    PAID: "settled",
+    REFUSED: "refused",
+    ABANDONED: "abandoned",
+    EXPIRED: "expired",
+    REVIEW: "review",
+    DECLARED: "declared",
+}
+
+
+def _record(commune: CommuneContext, row: Mapping[str, Any], state: str) -> None:
+    """The attempt's final state in the security log: its id, amount and service, no card data
+    (the portal never sees any)."""
+    audit.record(
+        "payment",
+        _LOGGED_OUTCOMES[state],
+        commune=commune.slug,
+        account=row["account"],
+        attempt=int(row["id"]),
+        amount_cents=int(row["amount_cents"]),
+        provider=str(row["provider"]),
+    )
 
 
 async def _settle(
-    commune: CommuneContext, attempt_id: int, record: dict[Any, Any], mailer: Mailer
+    commune: CommuneContext, row: Mapping[str, Any], record: dict[Any, Any], mailer: Mailer
 ) -> str:
     """Mark the attempt paid and its invoices réglées, in one transaction, exactly once."""
+    attempt_id = int(row["id"])
     async with transaction():
         # Two attempts may pay the same invoice (a late result after the 2-hour release): lock
         # the invoices first, so the second reads what the first wrote and goes to review.
@@ -204,6 +239,7 @@ async def _settle(
             return await state_of(attempt_id, state)
         if changed:
             logger.warning("payment %s needs review: %s", attempt_id, note)
+            _record(commune, row, state)
             return state
         await _mark_paid(attempt_id, links, record)
         attempt = (await attempt_views(PaymentAttempt.id == attempt_id, limit=1))[0]
@@ -215,6 +251,7 @@ async def _settle(
             receipt_url=mailer.link(commune, f"paiement/{attempt.refdet}"),
         )
     logger.info("payment %s settled %d invoice(s)", attempt.refdet, len(links))
+    _record(commune, row, PAID)  # once committed
     return PAID
 
 

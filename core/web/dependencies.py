@@ -16,6 +16,7 @@ from litestar.exceptions import NotFoundException
 from core.communes.context import CommuneContext
 from core.config import PortalConfig
 from core.mail.mailer import Mailer
+from core.security import audit
 from core.settings import Settings
 from core.web.security import client_ip
 
@@ -73,3 +74,20 @@ def client_address(request: Request, settings: Settings) -> str:
     """The client's address for rate limits (from X-Forwarded-For only behind our own proxies,
     `PORTAIL_TRUSTED_PROXY_HOPS`)."""
     return client_ip(request, settings.trusted_proxy_hops)
+
+
+def record_refusal(
+    request: Request, event: str, *, account: int | None = None, agent: int | None = None
+) -> None:
+    """A refused request in the security log: where it came from, the method and the path
+    (link tokens masked), and who made it when that is known."""
+    audit.record(
+        event,
+        "refused",
+        commune=str(request.path_params.get("slug", "")),
+        client=client_address(request, _portal(request).settings),
+        account=account,
+        agent=agent,
+        method=request.method,
+        path=request.url.path,
+    )

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import io
+import json
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from core.invoices.services import today
 from core.invoices.tables import TO_PAY, Invoice
 from core.mail.sender import OutboxSender
 from core.mail.sink import MailSink, ReceivedMail
+from core.security import audit
 from core.settings import Settings
 
 CONFIG: dict[str, Any] = {
@@ -62,6 +66,37 @@ def mail_sink() -> Iterator[MailSink]:
         yield sink
 
 
+@dataclass
+class SecurityLog:
+    """The security log's JSON lines written during a test (`core.security.audit`)."""
+
+    stream: io.StringIO
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self, event: str | None = None) -> list[dict[str, Any]]:
+        found = [json.loads(line) for line in self.text.splitlines()]
+        return [line for line in found if event is None or line["event"] == event]
+
+    def outcomes(self, event: str) -> list[str]:
+        return [line["outcome"] for line in self.lines(event)]
+
+
+@pytest.fixture
+def security_log() -> Iterator[SecurityLog]:
+    """Captures the lines as `portail serve` writes them (the logger does not propagate)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(audit.JsonLineFormatter())
+    audit.logger.addHandler(handler)
+    try:
+        yield SecurityLog(stream)
+    finally:
+        audit.logger.removeHandler(handler)
+
+
 @pytest.fixture
 def portal_config() -> PortalConfig:
     return parse_config(CONFIG)
@@ -72,7 +107,7 @@ def settings(database_url: str, mail_sink: MailSink) -> Settings:
     return Settings(
         database_url=database_url,
         base_url="http://portail.test",
-        secret_key="test-secret-key",
+        secret_key="test-secret-key-long-enough-for-32-chars",
         debug=True,
         smtp_host="127.0.0.1",
         smtp_port=mail_sink.port,

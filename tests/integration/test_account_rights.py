@@ -30,6 +30,7 @@ from tests.integration.backoffice.payment_rows import add_attempt
 from tests.integration.conftest import (
     GOOD_PASSWORD,
     Portal,
+    SecurityLog,
     add_invoice,
     add_payer,
     serve,
@@ -456,3 +457,17 @@ async def test_hook_account_deleted(
         assert (await portal.post_form(DELETE_PAGE, {"password": GOOD_PASSWORD})).status_code == 303
     assert witness.deleted == [account["id"]] and seen == [1]
     assert await Account.count() == 0
+
+
+async def test_export_and_deletion_are_in_the_security_log(
+    portal: Portal, security_log: SecurityLog
+) -> None:
+    await sign_in(portal)
+    assert (await portal.client.get("/boe/mes-informations/mes-donnees.json")).status_code == 200
+    assert (await delete(portal, "pas le bon mot de passe")).status_code == 422
+    assert (await delete(portal)).status_code == 303
+    (export_line,) = security_log.lines("account_export")
+    assert export_line["outcome"] == "success" and export_line["commune"] == "boe"
+    outcomes = [line["outcome"] for line in security_log.lines("account_deletion")]
+    assert outcomes == ["failure", "success"]
+    assert GOOD_PASSWORD not in security_log.text

@@ -395,6 +395,32 @@ async def test_an_empty_file_and_a_file_not_in_utf8_are_errors(run_import: Impor
     assert await Invoice.count() == 0
 
 
+async def test_a_nul_character_makes_its_line_unreadable_and_nothing_is_written(
+    run_import: Importer,
+) -> None:
+    """PostgreSQL refuses NUL in text: it used to crash the import there (issue 11, item 10)."""
+    await run_import("boe", FIRST_FILE)
+    before, snapshot = await counts(), await invoices()
+    text = csv_file(
+        row(montant="999,99"),  # line 2: valid, would be an update
+        row(numero_facture="F-030", objet="Cantine\x00"),  # 3
+        row(reference_debiteur="B-7", nom_debiteur="Famille\x00Nul", numero_facture="F-031"),
+        row(numero_facture="F-032", emails="nul\x00@example.org"),  # 5
+    )
+    report = await run_import("boe", text.encode("utf-8"))
+    unreadable = "Ligne illisible (guillemets mal fermés ou caractère nul)."
+    assert report.errors == [
+        ImportLineError(3, "objet", unreadable),
+        ImportLineError(4, "nom_debiteur", unreadable),
+        ImportLineError(5, "emails", unreadable),
+    ]
+    assert await counts() == before and await invoices() == snapshot
+    assert await Payer.count().where(Payer.external_ref == "B-7") == 0
+    header = await run_import("boe", csv_file(row(), header=HEADER.replace("objet", "ob\x00jet")))
+    assert header.errors == [ImportLineError(1, "", unreadable)]
+    assert await counts() == before
+
+
 async def test_a_header_only_file_imports_nothing(run_import: Importer) -> None:
     report = await run_import("boe", csv_file())
     assert report.ok and report.created == report.lines == 0
@@ -724,7 +750,7 @@ def command_env(
     for name, value in {
         "DATABASE_URL": database_url,
         "PORTAIL_CONFIG": str(tmp_path / "portail.toml"),
-        "PORTAIL_SECRET_KEY": "test",
+        "PORTAIL_SECRET_KEY": "test-secret-key-long-enough-for-32-chars",
         "PORTAIL_DATA_DIR": str(tmp_path / "data"),
         "PORTAIL_BASE_URL": "http://portail.test",
     }.items():

@@ -41,7 +41,7 @@ def settings_for(port: int, **overrides: Any) -> Settings:
         "smtp_host": "127.0.0.1",
         "smtp_port": port,
         "debug": True,
-        "secret_key": "x",
+        "secret_key": "test-secret-key-long-enough-for-32-chars",
         "mail_from": "Mairie de Test <mairie@example.org>",
     }
     values.update(overrides)

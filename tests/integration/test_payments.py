@@ -39,7 +39,15 @@ from core.security import throttle
 from core.settings import Settings
 from plugins.payfip.provider import PayfipProvider
 from simulators.payfip import RunningSimulator, asgi_notifier, running_simulator
-from tests.integration.conftest import CONFIG, Portal, add_invoice, add_payer, serve, sign_in
+from tests.integration.conftest import (
+    CONFIG,
+    Portal,
+    SecurityLog,
+    add_invoice,
+    add_payer,
+    serve,
+    sign_in,
+)
 from tests.plugins.counter_payment import CounterPlugin, CounterSettings
 
 CLAIRE = "claire@example.org"
@@ -786,6 +794,41 @@ async def test_after_a_refusal_or_an_expiry_the_parent_can_try_again(pay: Paymen
         pay.mailer,
     )
     assert final == "expired"
+
+
+async def test_payment_outcomes_are_in_the_security_log(
+    pay: Payments, security_log: SecurityLog
+) -> None:
+    """Settled, refused, abandoned: the attempt, its amount and service, never card data."""
+    paid, refused, abandoned = await claire_with_invoices(pay, 24311, 3000, 1500)
+    account = security_log.lines("activation")[0]["account"]
+    idops = [await pay.start_payfip(invoice) for invoice in (paid, refused, abandoned)]
+    await pay.sim.state.complete(idops[0], "P")
+    await pay.sim.state.complete(idops[1], "R")
+    last = await pay.attempt(idops[2])
+    outcome = PaymentOutcome(result="abandoned", verified=False)
+    await settlement.apply_outcome(pay.commune(), last["id"], outcome, pay.mailer)
+
+    attempts = [await pay.attempt(idop) for idop in idops]
+    lines = security_log.lines("payment")
+    for line in lines:
+        del line["time"]
+    assert lines == [
+        {
+            "event": "payment",
+            "outcome": said,
+            "commune": "boe",
+            "client": "",
+            "account": account,
+            "attempt": attempt["id"],
+            "amount_cents": attempt["amount_cents"],
+            "provider": "payfip",
+        }
+        for said, attempt in zip(("settled", "refused", "abandoned"), attempts, strict=True)
+    ]
+    # Asked again, a final attempt changes nothing and logs nothing.
+    await settlement.apply_outcome(pay.commune(), last["id"], outcome, pay.mailer)
+    assert len(security_log.lines("payment")) == 3
 
 
 async def test_a_refused_creation_gets_a_clear_message(pay: Payments) -> None:

@@ -13,7 +13,7 @@ from litestar import Litestar
 from core.accounts.sessions import signed_in
 from core.accounts.tables import WebSession
 from core.security.tokens import digest
-from tests.integration.conftest import GOOD_PASSWORD, Portal, sign_in
+from tests.integration.conftest import GOOD_PASSWORD, Portal, SecurityLog, sign_in
 
 PHONE = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -157,3 +157,14 @@ async def test_se_deconnecter_partout_needs_the_csrf_token(portal: Portal) -> No
     )
     assert response.status_code == 403
     assert await WebSession.count() == 1
+
+
+async def test_se_deconnecter_partout_is_in_the_security_log(
+    portal: Portal, security_log: SecurityLog
+) -> None:
+    await sign_in(portal)
+    await portal.post_form(
+        "/boe/mes-informations/sessions/fermer", {}, form_page="/boe/mes-informations"
+    )
+    (line,) = [x for x in security_log.lines("logout") if x.get("reason") == "everywhere"]
+    assert line["outcome"] == "success" and isinstance(line["account"], int)

@@ -59,7 +59,7 @@ def test_ipv6_entries_are_read_and_normalised() -> None:
 def test_the_hops_setting_and_the_deprecated_boolean(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    base = {"PORTAIL_SECRET_KEY": "s"}
+    base = {"PORTAIL_SECRET_KEY": "test-secret-key-long-enough-for-32-chars"}
     no_dotenv = tmp_path / "none.env"
     assert Settings.from_env(base, dotenv=no_dotenv).trusted_proxy_hops == 0
     hops = Settings.from_env({**base, "PORTAIL_TRUSTED_PROXY_HOPS": "2"}, dotenv=no_dotenv)

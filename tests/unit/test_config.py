@@ -348,6 +348,41 @@ def test_plugins_are_not_checked_without_known_plugins() -> None:
 # --- portail check-config ------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def valid_process_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`check-config` also reads the environment settings: give it a valid secret, no `.env`."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PORTAIL_SECRET_KEY", "k" * 32)
+    monkeypatch.delenv("PORTAIL_DEBUG", raising=False)
+    monkeypatch.delenv("PORTAIL_DEMO", raising=False)
+
+
+@pytest.mark.parametrize("key", ["", "short-secret", "k" * 31])
+def test_check_config_refuses_a_missing_or_short_secret_key(
+    key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PORTAIL_SECRET_KEY", key)
+    assert main(["check-config", str(DEMO_CONFIG)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    expected = "must be set" if not key else f"too short ({len(key)} characters)"
+    assert err.startswith("portail: PORTAIL_SECRET_KEY") and expected in err
+    assert "at least 32" in err or not key
+    assert not key or key not in err  # the secret itself is never printed
+
+
+def test_portail_serve_refuses_a_short_secret_key_before_starting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The refusal comes from the settings, before the port is bound or the database touched."""
+    monkeypatch.setenv("PORTAIL_SECRET_KEY", "k" * 31)
+    monkeypatch.setenv("PORTAIL_CONFIG", str(DEMO_CONFIG))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/never")
+    assert main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "PORTAIL_SECRET_KEY is too short (31 characters)" in err
+
+
 def test_check_config_accepts_the_demo_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", str(DEMO_CONFIG)]) == 0
     out, err = capsys.readouterr()

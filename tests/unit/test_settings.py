@@ -10,7 +10,7 @@ import pytest
 
 from core.settings import Settings, documented_settings, read_dotenv
 
-SECRET = {"PORTAIL_SECRET_KEY": "a-long-enough-secret"}
+SECRET = {"PORTAIL_SECRET_KEY": "a-secret-of-at-least-32-characters"}
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def no_dotenv(tmp_path: Path) -> Path:
 
 def test_defaults_with_a_secret(no_dotenv: Path) -> None:
     settings = Settings.from_env(SECRET, dotenv=no_dotenv)
-    assert settings == Settings(secret_key="a-long-enough-secret")
+    assert settings == Settings(secret_key="a-secret-of-at-least-32-characters")
     assert settings.database_url.startswith("sqlite:///") and settings.smtp_port == 25
     assert settings.debug is False and settings.run_outbox_sender is True
 
@@ -58,10 +58,13 @@ def test_variables_are_read_and_converted(no_dotenv: Path) -> None:
 
 def test_os_environ_is_the_default_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
-    monkeypatch.setenv("PORTAIL_SECRET_KEY", "from-os-environ")
+    monkeypatch.setenv("PORTAIL_SECRET_KEY", "from-os-environ-at-least-32-characters")
     monkeypatch.setenv("SMTP_PORT", "2525")
     settings = Settings.from_env()
-    assert settings.secret_key == "from-os-environ" and settings.smtp_port == 2525
+    assert (
+        settings.secret_key == "from-os-environ-at-least-32-characters"
+        and settings.smtp_port == 2525
+    )
 
 
 def test_a_dotenv_file_fills_in_and_the_environment_wins(
@@ -70,7 +73,7 @@ def test_a_dotenv_file_fills_in_and_the_environment_wins(
     (tmp_path / ".env").write_text(
         "# local settings\n"
         "\n"
-        "PORTAIL_SECRET_KEY = 'from-dotenv'\n"
+        "PORTAIL_SECRET_KEY = 'from-dotenv-at-least-32-characters'\n"
         'SMTP_HOST="mail.dotenv.test"\n'
         "SMTP_PORT=2525\n"
         "not a setting line\n",
@@ -78,16 +81,18 @@ def test_a_dotenv_file_fills_in_and_the_environment_wins(
     )
     monkeypatch.chdir(tmp_path)
     settings = Settings.from_env({"SMTP_PORT": "1025"})
-    assert settings.secret_key == "from-dotenv"  # quotes and spaces removed
+    assert settings.secret_key == "from-dotenv-at-least-32-characters"  # quotes and spaces removed
     assert settings.smtp_host == "mail.dotenv.test"
     assert settings.smtp_port == 1025  # the real environment wins
 
 
 def test_an_explicit_dotenv_path(tmp_path: Path) -> None:
     dotenv = tmp_path / "portail.env"
-    dotenv.write_text("PORTAIL_SECRET_KEY=explicit\nPORTAIL_DEMO=1\n", encoding="utf-8")
+    dotenv.write_text(
+        "PORTAIL_SECRET_KEY=explicit-key-of-at-least-32-chars\nPORTAIL_DEMO=1\n", encoding="utf-8"
+    )
     settings = Settings.from_env({}, dotenv=dotenv)
-    assert settings.secret_key == "explicit" and settings.demo is True
+    assert settings.secret_key == "explicit-key-of-at-least-32-chars" and settings.demo is True
 
 
 def test_read_dotenv_skips_comments_and_blank_lines(tmp_path: Path) -> None:
@@ -118,6 +123,17 @@ def test_a_missing_secret_key_is_refused(no_dotenv: Path) -> None:
         Settings.from_env({}, dotenv=no_dotenv)
     with pytest.raises(ValueError, match="PORTAIL_SECRET_KEY must be set"):
         Settings.from_env({"PORTAIL_SECRET_KEY": ""}, dotenv=no_dotenv)
+
+
+@pytest.mark.parametrize("mode", [None, "PORTAIL_DEBUG", "PORTAIL_DEMO"])
+def test_a_secret_key_shorter_than_32_characters_is_refused(
+    mode: str | None, no_dotenv: Path
+) -> None:
+    """Even in debug or demo mode: a key that is given is used, so it must be long enough."""
+    env = {mode: "1"} if mode else {}
+    with pytest.raises(ValueError, match=r"PORTAIL_SECRET_KEY is too short \(31 characters\)"):
+        Settings.from_env({**env, "PORTAIL_SECRET_KEY": "s" * 31}, dotenv=no_dotenv)
+    assert Settings.from_env({**env, "PORTAIL_SECRET_KEY": "s" * 32}, dotenv=no_dotenv)
 
 
 @pytest.mark.parametrize("mode", ["PORTAIL_DEBUG", "PORTAIL_DEMO"])

@@ -30,6 +30,7 @@ from core.backoffice.web.access import (
 from core.backoffice.web.pages import backoffice_page
 from core.communes.context import CommuneContext
 from core.i18n import t
+from core.security import audit
 from core.security.passwords import effective_min_length
 from core.settings import Settings
 from core.web.dependencies import client_address
@@ -79,14 +80,20 @@ class BackofficeAuthController(Controller):
         self, request: Request, commune: CommuneContext, settings: Settings
     ) -> Response[Any]:
         form = await form_fields(request)
+        client = client_address(request, settings)
         result = await agents.authenticate(
-            commune,
-            form.get("email", ""),
-            form.get("password", ""),
-            client_address(request, settings),
+            commune, form.get("email", ""), form.get("password", ""), client
         )
         if isinstance(result, agents.LoginFailure):
-            status = 429 if result is agents.LoginFailure.RATE_LIMITED else 422
+            limited = result is agents.LoginFailure.RATE_LIMITED
+            audit.record(
+                "agent_login",
+                "throttled" if limited else "failure",
+                commune=commune.slug,
+                client=client,
+                email=form.get("email"),
+            )
+            status = 429 if limited else 422
             return backoffice_page(
                 request,
                 commune,
@@ -102,6 +109,15 @@ class BackofficeAuthController(Controller):
             await end_agent_session(session.session_hash)
         secret = await open_agent_session(result.id, result.auth_version)
         target = next_step(commune, result, verified=False)
+        step = "password, second factor to come" if result.totp_enabled else "password"
+        audit.record(
+            "agent_login",
+            "success",
+            commune=commune.slug,
+            client=client,
+            agent=result.id,
+            reason=step,
+        )
         return _redirect(target, secret, commune=commune, settings=settings)
 
     @get("/verification", name="backoffice_second_factor")
@@ -115,13 +131,28 @@ class BackofficeAuthController(Controller):
     ) -> Response[Any]:
         session = await _pending_session(request, commune)
         form = await form_fields(request)
+        client = client_address(request, settings)
+
+        def log(outcome: str) -> None:
+            audit.record(
+                "agent_login",
+                outcome,
+                commune=commune.slug,
+                client=client,
+                agent=session.agent.id,
+                reason="second factor",
+            )
+
         try:
             secret = await totp.complete_second_factor(session, form.get("code", ""))
         except totp.SecondFactorRateLimited as exc:
+            log("throttled")
             return _code_error(request, commune, None, SECOND_FACTOR_TEMPLATE, str(exc), 429)
         if secret is None:
+            log("second_factor_failure")
             message = t("backoffice.totp.code_invalid")
             return _code_error(request, commune, None, SECOND_FACTOR_TEMPLATE, message, 422)
+        log("success")
         return _redirect(backoffice_root(commune), secret, commune=commune, settings=settings)
 
     @get("/double-authentification", name="backoffice_totp")
@@ -163,6 +194,13 @@ class BackofficeAuthController(Controller):
         session = await signed_in_agent(request)
         if session is not None:
             await end_agent_session(session.session_hash)
+            audit.record(
+                "agent_logout",
+                "success",
+                commune=commune.slug,
+                client=client_address(request, settings),
+                agent=session.agent.id,
+            )
         response: Response[Any] = Redirect(
             path=backoffice_root(commune) + LOGIN_STEP + "?info=logged_out", status_code=303
         )

@@ -111,10 +111,17 @@ def parse_invoices_csv(data: str | bytes, regies: dict[str, int]) -> ParsedFile:
     if header is None or not any(cell.strip() for cell in header):
         errors.append(ImportLineError(1, "", t("import.file.empty")))
         return parsed
+    # PostgreSQL refuses a NUL character in text (and a file that has one is damaged): such a
+    # line is unreadable, reported like unbalanced quotes but with its column, never stored.
+    has_nul = "\x00" in text
+    if has_nul and _nul_at(header) is not None:
+        errors.append(ImportLineError(1, "", t("import.file.unreadable")))
+        return parsed
     positions = _read_header(header, errors)
     if errors:
         return parsed
 
+    names = {index: name for name, index in positions.items()}
     parser = _LineParser(positions, len(header), regies, parsed)
     width = len(header)
     previous_end = 1
@@ -143,9 +150,17 @@ def parse_invoices_csv(data: str | bytes, regies: dict[str, int]) -> ParsedFile:
             del cells[width:]
         elif not any(cells):
             continue
+        if has_nul and (nul := _nul_at(cells)) is not None:
+            errors.append(ImportLineError(line_no, names.get(nul, ""), t("import.file.unreadable")))
+            continue
         cells.append("")  # the value of every column the header does not have
         parser.parse(line_no, cells)
     return parsed
+
+
+def _nul_at(cells: list[str]) -> int | None:
+    """The position of the first cell holding a NUL character, if any."""
+    return next((i for i, cell in enumerate(cells) if "\x00" in cell), None)
 
 
 def _decode(data: str | bytes, errors: list[ImportLineError]) -> str | None:

@@ -39,7 +39,7 @@ def command_env(
     for name, value in {
         "DATABASE_URL": database_url,
         "PORTAIL_CONFIG": str(tmp_path / "portail.toml"),
-        "PORTAIL_SECRET_KEY": "test",
+        "PORTAIL_SECRET_KEY": "test-secret-key-long-enough-for-32-chars",
         "PORTAIL_DATA_DIR": str(tmp_path / "data"),
         "PORTAIL_BASE_URL": "http://portail.test",
     }.items():
@@ -80,6 +80,17 @@ def test_command_refusals(
 ) -> None:
     assert main(["agent", "create", "--email", "a@boe.test", *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "typed", ["someone@example.com/../../etc/passwd", "anne martin@boe.test", "anne@", "anne@boe"]
+)
+def test_command_refuses_what_is_not_an_address(
+    command_env: Path, capsys: pytest.CaptureFixture[str], typed: str
+) -> None:
+    create = ["agent", "create", "--commune", "boe", "--role", "lecteur", "--email", typed]
+    assert main(create) == 2
+    assert "email : Veuillez saisir une adresse de messagerie valide" in capsys.readouterr().err
 
 
 def test_superviseur_is_no_role_of_a_commune(command_env: Path) -> None:
