@@ -79,7 +79,7 @@ from core.web.dependencies import (
 )
 from core.web.identity import LoginRequired
 from core.web.render import is_htmx, render
-from core.web.security import CsrfMiddleware, SecurityHeadersMiddleware
+from core.web.security import CsrfMiddleware, SecurityHeaders
 from core.web.templates import PROJECT_ROOT, build_jinja_env
 
 STATIC_DIR = PROJECT_ROOT / "static"
@@ -178,7 +178,6 @@ def create_app(
         # CSRF through our subclass of Litestar's middleware (see `CsrfMiddleware`), so not
         # through `csrf_config=`, which would add Litestar's own as well.
         middleware=[
-            SecurityHeadersMiddleware(https=settings.base_url.startswith("https://")),
             DefineMiddleware(
                 CsrfMiddleware,
                 config=CSRFConfig(
@@ -192,7 +191,11 @@ def create_app(
             ),
             request_cache_middleware,
         ],
+        before_send=[SecurityHeaders(https=settings.base_url.startswith("https://"))],
         plugins=[HTMXPlugin()],
+        # No OpenAPI schema pages: they told anyone the whole route table, and load scripts
+        # from a CDN that the content security policy blocks anyway.
+        openapi_config=None,
         exception_handlers={
             LoginRequired: _login_required,
             PermissionDeniedException: _forbidden,

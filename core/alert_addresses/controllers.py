@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
 from core.accounts.profile import account_page
@@ -59,13 +60,15 @@ class AlertAddressController(Controller):
         self, request: Request, commune: CommuneContext, account: SignedIn, address_id: int
     ) -> Response[Any]:
         email = await services.remove_address(account.account_id, address_id)
+        if email is None:  # another account's (or already gone): as every object, not found
+            raise NotFoundException()
         if is_htmx(request):
             return await account_page(
                 request,
                 commune,
                 account,
                 block="alerts_section",
-                alerts_info=t("alerts.removed", email=email) if email else "",
+                alerts_info=t("alerts.removed", email=email),
             )
         return Redirect(
             path=commune.url("mes-informations?info=alert_removed#alerts-section"),
