@@ -14,7 +14,7 @@ from core.alert_addresses import services
 from core.communes.context import CommuneContext
 from core.i18n import t
 from core.mail.mailer import Mailer
-from core.web.forms import Problems
+from core.web.forms import Problems, form_fields
 from core.web.identity import SignedIn
 from core.web.pages import page
 from core.web.render import is_htmx
@@ -27,8 +27,7 @@ class AlertAddressController(Controller):
     async def add(
         self, request: Request, commune: CommuneContext, account: SignedIn, mailer: Mailer
     ) -> Response[Any]:
-        form = await request.form()
-        typed = str(form.get("alert_email", ""))
+        typed = (await form_fields(request)).get("alert_email", "")
         try:
             email = await services.add_address(commune, account.account_id, typed, mailer)
         except (Problems, services.AlertAddressRateLimited) as exc:
