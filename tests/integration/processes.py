@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -188,3 +190,62 @@ def running(server: ServerProcess) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@dataclass
+class PrivateCluster:
+    """A PostgreSQL cluster of the test's own (initdb in a temporary directory, a free port),
+    run as the `postgres` system user: it may be stopped and started at will, unlike the
+    shared server."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *command: str) -> None:
+        done = subprocess.run(  # noqa: S603 - our own commands
+            ["runuser", "-u", "postgres", "--", *command],  # noqa: S607 - util-linux
+            capture_output=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (done.stdout + done.stderr).decode(errors="replace")
+
+    def init(self) -> None:
+        shutil.chown(self.directory, "postgres", "postgres")
+        self._as_postgres(
+            str(PG_BIN / "initdb"), "-D", str(self.directory / "data"), "-U", "postgres",
+            "--auth=trust", "--no-sync",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), "-l",
+            str(self.directory / "postgres.log"), "-o", options, "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), "-m", "fast", "-w", "stop"
+        )
+
+
+@contextlib.contextmanager
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A private cluster, started; stopped and its files removed after. Its directory is
+    under /tmp, where the `postgres` user may go (pytest's are the test runner's only)."""
+    cluster = PrivateCluster(Path(tempfile.mkdtemp(prefix="trust-prove-pg-")))
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        with contextlib.suppress(AssertionError):
+            cluster.stop()
+        shutil.rmtree(cluster.directory, ignore_errors=True)
