@@ -11,7 +11,8 @@ on its own keep-alive connection, from its own address (X-Forwarded-For behind o
 proxy hop, as in production, so per-address limits count each parent apart). Each parent loops:
 log in, list the invoices, open one, download its PDF, pay one invoice by card through the
 simulator (summary, "Payer", the simulator's card page, the return, the result page) while it
-has some to pay, log out.
+has some to pay, log out; between two steps it reads for `--think` seconds on average (0: none,
+a stress test rather than parents).
 
 It prints, per step, the number done, the throughput and the 50th/95th percentile latency, the
 errors (any unexpected status), and then checks the database: every payment the simulator
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import random
 import re
 import secrets
 import signal
@@ -179,12 +181,15 @@ class Figures:
 
 
 async def parent_journey(
-    portal: str, email: str, number: int, deadline: float, figures: Figures
+    portal: str, email: str, number: int, deadline: float, think: float, figures: Figures
 ) -> None:
     browser = Browser(address=f"10.{number // 250}.{number % 250}.{1 + number % 200}")
     to_pay: list[int] | None = None
+    pause = random.Random(number)
 
     async def step(name: str, work: Awaitable[T]) -> T | None:
+        # A person reads before the next click (0.5 to 1.5 times `think`); 0: no pause at all.
+        await asyncio.sleep(think * pause.uniform(0.5, 1.5))
         started = time.perf_counter()
         try:
             result = await work
@@ -288,7 +293,7 @@ def start_process(command: list[str], **options: Any) -> subprocess.Popen[bytes]
     return subprocess.Popen(command, **options)  # noqa: S603 - our own commands
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+def wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
     import urllib.error
     import urllib.request
 
@@ -499,7 +504,7 @@ async def run(args: argparse.Namespace) -> int:
         deadline = began + args.seconds
         await asyncio.gather(
             *(
-                parent_journey(portal, parent_email(n), n, deadline, figures)
+                parent_journey(portal, parent_email(n), n, deadline, args.think, figures)
                 for n in range(args.parents)
             )
         )
@@ -509,6 +514,7 @@ async def run(args: argparse.Namespace) -> int:
         errors = sum(len(e) for e in figures.errors.values())
         print(
             f"load_parents: {args.engine}, {args.parents} parents, {elapsed:.0f} s, "
+            f"think time {args.think:g} s, "
             f"{args.workers} worker(s), {os.cpu_count()} CPUs shared (load average "
             f"{load:.2f} before the run)"
         )
@@ -541,6 +547,9 @@ def main() -> int:
     parser.add_argument("--parents", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--think", type=float, default=2.0, help="seconds a parent reads between two steps"
+    )
     return asyncio.run(run(parser.parse_args()))
 
 
