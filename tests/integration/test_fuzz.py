@@ -150,10 +150,14 @@ async def test_every_form(
         assert response.status_code < 500, label
         sent += values.values()
     assert not await stored_problems()
-    for name, paths in VIEWER_PAGES.items():
+    newest = await ContactMessage.select(ContactMessage.id).order_by(
+        ContactMessage.id, ascending=False
+    )
+    message = f"/boe/gestion/messages/{newest[0]['id']}"  # a message shows whole there
+    for name, paths in {**VIEWER_PAGES, "agent": (*VIEWER_PAGES["agent"], message)}.items():
         for path in paths:
             page = await people[name].send("GET", path)
-            assert page.status_code < 500, path
+            assert page.status_code == 200, (path, page.status_code)
             assert not unescaped(page.text, sent), f"{path} shows typed markup"
 
 
