@@ -121,7 +121,7 @@ async def test_smtp_down_for_a_burst_then_back_sends_each_message_once(
 
 # --- The PayFiP web service slow, unreachable, failing --------------------------------------
 
-SERVICE_TIMEOUT = 0.5  # seconds the portal waits for the service (15 in production)
+SERVICE_TIMEOUT = 3.0  # seconds the portal waits for the service (15 in production)
 TECHNICAL_FAULT = "TechDysfonctionnementErreur"
 
 
