@@ -298,11 +298,14 @@ def _not_found(request: Request, exc: HTTPException) -> Response[Any]:
 
 
 # What a database that cannot be reached raises: refused or lost connections, a closed or full
-# pool (asyncpg), a file SQLite cannot open or a lock it waited for too long.
+# pool (asyncpg), a file SQLite cannot open or a lock it waited for too long. asyncpg's
+# InternalClientError ("cannot switch to state …; another operation is in progress") is what a
+# pooled connection cut by a server restart raises when it is used or released.
 DATABASE_DOWN: tuple[type[BaseException], ...] = (
     ConnectionError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
     sqlite3.OperationalError,
