@@ -86,7 +86,7 @@ from core.web.dependencies import (
 )
 from core.web.identity import LoginRequired
 from core.web.render import is_htmx, render
-from core.web.security import CSRF_COOKIE_NAME, CsrfMiddleware, SecurityHeadersMiddleware
+from core.web.security import CSRF_COOKIE_NAME, CsrfMiddleware, SecurityHeaders
 from core.web.templates import build_jinja_env
 
 CSRF_HEADER = "x-csrftoken"
@@ -189,7 +189,6 @@ def create_app(
         # CSRF through our subclass of Litestar's middleware (see `CsrfMiddleware`), so not
         # through `csrf_config=`, which would add Litestar's own as well.
         middleware=[
-            SecurityHeadersMiddleware(https=settings.base_url.startswith("https://")),
             DefineMiddleware(
                 CsrfMiddleware,
                 config=CSRFConfig(
@@ -203,7 +202,11 @@ def create_app(
             ),
             request_cache_middleware,
         ],
+        before_send=[SecurityHeaders(https=settings.base_url.startswith("https://"))],
         plugins=[HTMXPlugin()],
+        # No OpenAPI schema pages: they told anyone the whole route table, and load scripts
+        # from a CDN that the content security policy blocks anyway.
+        openapi_config=None,
         exception_handlers={
             LoginRequired: _login_required,
             PermissionDeniedException: _forbidden,
@@ -316,11 +319,14 @@ def _not_found(request: Request, exc: HTTPException) -> Response[Any]:
 
 
 # What a database that cannot be reached raises: refused or lost connections, a closed or full
-# pool (asyncpg), a file SQLite cannot open or a lock it waited for too long.
+# pool (asyncpg), a file SQLite cannot open or a lock it waited for too long. asyncpg's
+# InternalClientError ("cannot switch to state …; another operation is in progress") is what a
+# pooled connection cut by a server restart raises when it is used or released.
 DATABASE_DOWN: tuple[type[BaseException], ...] = (
     ConnectionError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
     sqlite3.OperationalError,

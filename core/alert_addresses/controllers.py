@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
 from core.accounts.profile import account_page
@@ -13,7 +14,7 @@ from core.alert_addresses import services
 from core.communes.context import CommuneContext
 from core.i18n import t
 from core.mail.mailer import Mailer
-from core.web.forms import Problems
+from core.web.forms import Problems, form_fields
 from core.web.identity import SignedIn
 from core.web.pages import page
 from core.web.render import is_htmx
@@ -26,8 +27,7 @@ class AlertAddressController(Controller):
     async def add(
         self, request: Request, commune: CommuneContext, account: SignedIn, mailer: Mailer
     ) -> Response[Any]:
-        form = await request.form()
-        typed = str(form.get("alert_email", ""))
+        typed = (await form_fields(request)).get("alert_email", "")
         try:
             email = await services.add_address(commune, account.account_id, typed, mailer)
         except (Problems, services.AlertAddressRateLimited) as exc:
@@ -59,13 +59,15 @@ class AlertAddressController(Controller):
         self, request: Request, commune: CommuneContext, account: SignedIn, address_id: int
     ) -> Response[Any]:
         email = await services.remove_address(account.account_id, address_id)
+        if email is None:  # another account's (or already gone): as every object, not found
+            raise NotFoundException()
         if is_htmx(request):
             return await account_page(
                 request,
                 commune,
                 account,
                 block="alerts_section",
-                alerts_info=t("alerts.removed", email=email) if email else "",
+                alerts_info=t("alerts.removed", email=email),
             )
         return Redirect(
             path=commune.url("mes-informations?info=alert_removed#alerts-section"),

@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 from core.communes.context import CommuneContext
 from core.contact import services
 from core.mail.mailer import Mailer
-from core.web.forms import Problems
+from core.web.forms import Problems, form_fields
 from core.web.identity import SignedIn
 from core.web.pages import page
 
@@ -32,8 +32,8 @@ class ContactController(Controller):
     async def send(
         self, request: Request, commune: CommuneContext, account: SignedIn, mailer: Mailer
     ) -> Response[Any]:
-        form = await request.form()
-        typed = {name: str(form.get(name, "")) for name in ("name", "email", "message")}
+        form = await form_fields(request)
+        typed = {name: form.get(name, "") for name in ("name", "email", "message")}
         try:
             await services.send_message(
                 commune,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from litestar import Request
@@ -33,7 +34,17 @@ def field_problem(name: str, message: str) -> Problems:
     return problems
 
 
+# Control characters no one types (NUL, escape...); tabs and line ends are kept. PostgreSQL
+# refuses a NUL in text, and none belongs in a name, an address or a message.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def typed_text(value: str) -> str:
+    """What a person typed, without the control characters no keyboard sends."""
+    return CONTROL_CHARACTERS.sub("", value)
+
+
 async def form_fields(request: Request) -> dict[str, str]:
-    """The posted form's text fields (files left out)."""
+    """The posted form's text fields (files left out), without control characters."""
     form = await request.form()
-    return {key: str(value) for key, value in form.items() if isinstance(value, str)}
+    return {key: typed_text(value) for key, value in form.items() if isinstance(value, str)}

@@ -6,9 +6,8 @@ import ipaddress
 
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
-from litestar.middleware import ASGIMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 # No inline script or style anywhere, so the policy can be strict.
 CONTENT_SECURITY_POLICY = (
@@ -29,20 +28,20 @@ HEADERS = {
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
+class SecurityHeaders:
+    """A `before_send` hook: Litestar runs it on every response the app sends, outside every
+    middleware, so answers made from an exception (a refused CSRF token, a 404 raised before
+    the handler) carry the headers too, which a middleware in the route's stack missed."""
+
     def __init__(self, *, https: bool = False) -> None:
         self.headers = {**HEADERS, "strict-transport-security": HSTS} if https else HEADERS
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                for name, value in self.headers.items():
-                    if name not in headers:
-                        headers[name] = value
-            await send(message)
-
-        await next_app(scope, receive, send_with_headers)
+    async def __call__(self, message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableScopeHeaders.from_message(message)
+            for name, value in self.headers.items():
+                if name not in headers:
+                    headers[name] = value
 
 
 def client_ip(request: Request, trusted_proxy_hops: int) -> str:

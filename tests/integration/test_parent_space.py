@@ -401,7 +401,8 @@ async def test_alert_address_removal_and_htmx(portal: Portal) -> None:
     # Someone else's address cannot be removed (nor seen).
     portal.client.cookies.clear()
     await sign_in(portal, "boe", "autre@example.org")
-    await portal.post_form(remove, {}, form_page="/boe/mes-informations")
+    refused = await portal.post_form(remove, {}, form_page="/boe/mes-informations")
+    assert refused.status_code == 404 and "papa@example.org" not in refused.text
     assert await AlertAddress.count() == 1
     portal.client.cookies.clear()
     await portal.login("boe", CLAIRE, GOOD_PASSWORD)
