@@ -407,6 +407,8 @@ class PaymentProvider(Protocol):
     :ivar label: Its name for parents ("PayFiP").
     :ivar verifies_results: Whether ``fetch_outcome`` can ask the service (PayFiP) or not (TIPI).
     :ivar max_amount_cents: The largest amount the service takes in one payment.
+    :ivar direct_debit: Whether parents may pay by prélèvement there (PayFiP) or only by card
+        (TIPI): the payment summary promises only what the service offers.
     :ivar form_origins: Origins the browser is sent to (allowed in the summary page's CSP).
     """
 
@@ -414,6 +416,7 @@ class PaymentProvider(Protocol):
     label: str
     verifies_results: bool
     max_amount_cents: int
+    direct_debit: bool
     form_origins: Sequence[str]
 
     async def start(self, request: PaymentRequest) -> PaymentRedirect:

@@ -11,7 +11,7 @@ import datetime as dt
 
 from litestar.datastructures import Cookie
 
-from core.accounts.tables import Account, WebSession
+from core.accounts.tables import Account, AccountPayer, WebSession
 from core.clock import now
 from core.security.tokens import digest, new_secret, row_by_secret
 from core.web.identity import SignedIn
@@ -33,9 +33,22 @@ async def open_session(account_id: int, auth_version: int, *, persistent: bool) 
             persistent=persistent,
             created_at=created,
             expires_at=created + (PERSISTENT_LIFETIME if persistent else BROWSER_LIFETIME),
+            display_name=await holder_name(account_id),
         )
     )
     return secret
+
+
+async def holder_name(account_id: int) -> str:
+    """The name the header shows: the account's first linked payer's ("" without one). Copied
+    into the session at login, so that pages read it with the session, not by a join."""
+    row = (
+        await AccountPayer.select(AccountPayer.payer.name.as_alias("name"))
+        .where(AccountPayer.account == account_id)
+        .order_by(AccountPayer.id)
+        .first()
+    )
+    return str(row["name"]) if row else ""
 
 
 def session_cookie(root: str, secret: str, *, persistent: bool, secure: bool) -> Cookie:
@@ -72,6 +85,7 @@ async def signed_in(secret: str | None, commune_id: int) -> SignedIn | None:
         WebSession.auth_version,
         WebSession.expires_at,
         WebSession.persistent,
+        WebSession.display_name,
         WebSession.account.id.as_alias("account_id"),
         WebSession.account.email.as_alias("email"),
         WebSession.account.commune.as_alias("commune_id"),
@@ -91,6 +105,7 @@ async def signed_in(secret: str | None, commune_id: int) -> SignedIn | None:
         email=row["email"],
         session_hash=row["id_hash"],
         persistent=row["persistent"],
+        display_name=row["display_name"],
     )
 
 

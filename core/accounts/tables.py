@@ -89,3 +89,8 @@ class WebSession(Table, tablename="web_session"):
     persistent = Boolean(default=False)
     created_at = Timestamptz()
     expires_at = Timestamptz(index=True)
+    display_name = Varchar(
+        length=200,
+        default="",
+        help_text="The header's name (a payer's), copied at login: no join on every page",
+    )

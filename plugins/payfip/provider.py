@@ -65,6 +65,7 @@ class PayfipProvider:
     label = "PayFiP"
     verifies_results = True
     max_amount_cents = MAX_AMOUNT_CENTS
+    direct_debit = True
 
     def __init__(self, settings: PayfipSettings) -> None:
         self.settings = settings

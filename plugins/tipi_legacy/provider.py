@@ -82,6 +82,7 @@ class TipiProvider:
     label = "TIPI"
     verifies_results = False
     max_amount_cents = MAX_AMOUNT_CENTS
+    direct_debit = False
 
     def __init__(self, settings: TipiSettings) -> None:
         self.settings = settings

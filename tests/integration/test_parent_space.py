@@ -426,7 +426,7 @@ async def test_alert_address_links_expire_and_additions_are_rate_limited(portal:
     )
     assert (await portal.client.get(link)).status_code == 410
     page = (await portal.client.get("/boe/mes-informations")).text
-    assert "Lien expiré : supprimez l’adresse puis ajoutez-la de nouveau" in page
+    assert "Lien de confirmation expiré" in page and "Renvoyer le lien" in page
 
     # Each addition e-mails a typed address: at most 10 a day per account.
     for _ in range(9):

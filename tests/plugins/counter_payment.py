@@ -44,6 +44,7 @@ class CounterProvider:
     label = "Paiement au guichet"
     verifies_results = True
     max_amount_cents = 100_000
+    direct_debit = False
     form_origins = ()
 
     def __init__(self) -> None:
