@@ -51,7 +51,7 @@ SERVER_START_TIMEOUT = 30.0
 DEFAULT_TIMEOUT_MS = 10_000
 
 # Every scenario that needs an account gets its own payer address per viewport.
-SCENARIOS = ("activation", "login", "remember", "reset", "password", "email")
+SCENARIOS = ("activation", "login", "remember", "reset", "password", "email", "news")
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
