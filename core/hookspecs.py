@@ -482,17 +482,17 @@ class PaymentProvider(Protocol):
     :ivar name: The plugin's name; a régie chooses its provider by it (``payment_provider``).
     :ivar label: Its name for parents ("PayFiP").
     :ivar verifies_results: Whether ``fetch_outcome`` can ask the service (PayFiP) or not (TIPI).
-    :ivar direct_debit: Whether parents may also pay by a one-off prélèvement on the service's
-        pages (PayFiP) or by card only (TIPI).
     :ivar max_amount_cents: The largest amount the service takes in one payment.
+    :ivar direct_debit: Whether parents may pay by prélèvement there (PayFiP) or only by card
+        (TIPI): the payment summary promises only what the service offers.
     :ivar form_origins: Origins the browser is sent to (allowed in the summary page's CSP).
     """
 
     name: str
     label: str
     verifies_results: bool
-    direct_debit: bool
     max_amount_cents: int
+    direct_debit: bool
     form_origins: Sequence[str]
 
     async def start(self, request: PaymentRequest) -> PaymentRedirect:

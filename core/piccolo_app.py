@@ -18,6 +18,7 @@ from core.communes.tables import Commune, Regie
 from core.contact.tables import ContactMessage
 from core.invoices.tables import Invoice
 from core.mail.tables import OutboundEmail
+from core.news_alerts.tables import NewsAlertSubscription, NewsMailing
 from core.payments.tables import PaymentAttempt, PaymentAttemptInvoice
 from core.security.tables import Throttle
 
@@ -42,6 +43,8 @@ APP_CONFIG = AppConfig(
         AlertAddress,
         PaymentAttempt,
         PaymentAttemptInvoice,
+        NewsAlertSubscription,
+        NewsMailing,
     ],
     migration_dependencies=[],
     commands=[],

@@ -25,6 +25,7 @@ ALWAYS_ON_PLUGINS: tuple[tuple[str, str], ...] = (
     ("core-menu", "core.menu"),
     ("core-invoices", "core.invoices.default_actions"),
     ("core-backoffice", "core.backoffice.sections"),
+    ("core-news-alerts", "core.news_alerts.hooks"),
 )
 
 # Optional built-in plugins, enabled per commune by `[communes.plugins.<name>]`.

@@ -66,6 +66,7 @@ SCENARIOS = (
     "sessions",
     "data",
     "delete",
+    "news",
 )
 
 CHROMIUM_ARGS = [

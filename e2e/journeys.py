@@ -216,6 +216,7 @@ PAYMENT_SCENARIOS: dict[str, tuple[str, tuple[tuple[str, int] | tuple[str, int, 
     "debit": ("boe", (("CANT", 6543),)),
     "lost": ("boe", (("CANT", 7654),)),
     "tipi": ("aure", (("MULTI", 8765), ("MULTI", 1999))),
+    "steps": ("boe", (("CANT", 3210),)),
     # "Réglées" after online payments, as PayFiP numbers its authorisations.
     "settled": ("boe", (("CANT", 6205, "540797953065-tip"), ("PERI", 2800, "540797953066-tip"))),
 }

@@ -13,6 +13,7 @@ from core.accounts.sessions import COOKIE_NAME, cleared_cookie, end_session
 from core.announcements import services as announcements
 from core.communes.context import CommuneContext
 from core.mail.addresses import normalise_email
+from core.payments.providers import providers
 from core.security import audit
 from core.security.tokens import digest
 from core.settings import Settings
@@ -20,6 +21,13 @@ from core.web.dependencies import client_address
 from core.web.forms import Problems, RateLimited, form_fields
 from core.web.identity import SignedIn
 from core.web.pages import page
+
+LOGIN_TEMPLATE = "auth/login.html"
+
+
+async def _login_page(request: Request, commune: CommuneContext) -> Template:
+    """The login form, with the commune's important message and news beside it."""
+    return page(request, commune, LOGIN_TEMPLATE, **await announcements.login_context(commune.id))
 
 
 class SessionController(Controller):
@@ -30,12 +38,13 @@ class SessionController(Controller):
         self, request: Request, commune: CommuneContext, current_account: SignedIn | None
     ) -> Template:
         if current_account is None:
-            return page(request, commune, "auth/login.html")
+            return await _login_page(request, commune)
         return page(
             request,
             commune,
             "home.html",
             account=current_account,
+            payment_services=sorted({p.label for p in providers(commune).values()}),
             **await announcements.home_context(commune.id, current_account.account_id),
         )
 
@@ -45,7 +54,7 @@ class SessionController(Controller):
     ) -> Template | Redirect:
         if current_account is not None:
             return Redirect(path=commune.root, status_code=303)
-        return page(request, commune, "auth/login.html")
+        return await _login_page(request, commune)
 
     @post("/connexion")
     async def login(
@@ -66,7 +75,15 @@ class SessionController(Controller):
             audit.record(
                 "login", outcome, commune=commune.slug, client=client, email=form.get("email")
             )
-            return form_error(request, commune, "auth/login.html", exc, form, keep=("email",))
+            return form_error(
+                request,
+                commune,
+                LOGIN_TEMPLATE,
+                exc,
+                form,
+                keep=("email",),
+                **await announcements.login_context(commune.id),
+            )
         audit.record("login", "success", commune=commune.slug, client=client, account=account_id)
         response = await signed_in_redirect(
             request,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from litestar.datastructures import Cookie
 
-from core.accounts.tables import Account, WebSession
+from core.accounts.tables import Account, AccountPayer, WebSession
 from core.clock import now
 from core.security.tokens import digest, new_secret, row_by_secret
 from core.web.identity import SignedIn
@@ -89,9 +89,22 @@ async def open_session(
             last_seen_at=created,
             expires_at=created + (PERSISTENT_LIFETIME if persistent else BROWSER_LIFETIME),
             user_agent=user_agent[:USER_AGENT_LENGTH],
+            display_name=await holder_name(account_id),
         )
     )
     return secret
+
+
+async def holder_name(account_id: int) -> str:
+    """The name the header shows: the account's first linked payer's ("" without one). Copied
+    into the session at login, so that pages read it with the session, not by a join."""
+    row = (
+        await AccountPayer.select(AccountPayer.payer.name.as_alias("name"))
+        .where(AccountPayer.account == account_id)
+        .order_by(AccountPayer.id)
+        .first()
+    )
+    return str(row["name"]) if row else ""
 
 
 def session_cookie(root: str, secret: str, *, persistent: bool, secure: bool) -> Cookie:
@@ -136,6 +149,7 @@ async def signed_in(
         WebSession.last_seen_at,
         WebSession.expires_at,
         WebSession.persistent,
+        WebSession.display_name,
         WebSession.account.id.as_alias("account_id"),
         WebSession.account.email.as_alias("email"),
         WebSession.account.commune.as_alias("commune_id"),
@@ -163,6 +177,7 @@ async def signed_in(
         email=row["email"],
         session_hash=row["id_hash"],
         persistent=row["persistent"],
+        display_name=row["display_name"],
     )
 
 

@@ -92,3 +92,8 @@ class WebSession(Table, tablename="web_session"):
     # When the browser was last seen (written at most once a minute: see `sessions.signed_in`).
     last_seen_at = Timestamptz(null=True, default=None)
     user_agent = Varchar(length=200, default="", help_text="Shown in the account's session list")
+    display_name = Varchar(
+        length=200,
+        default="",
+        help_text="The header's name (a payer's), copied at login: no join on every page",
+    )

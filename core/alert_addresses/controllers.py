@@ -74,6 +74,42 @@ class AlertAddressController(Controller):
             status_code=303,
         )
 
+    @post("/mes-informations/alertes/{address_id:int}/renvoyer", name="alert_address_resend")
+    async def resend(
+        self,
+        request: Request,
+        commune: CommuneContext,
+        account: SignedIn,
+        mailer: Mailer,
+        address_id: int,
+    ) -> Response[Any]:
+        """A new confirmation link for an address whose link expired."""
+        try:
+            email = await services.resend_link(commune, account.account_id, address_id, mailer)
+        except services.AlertAddressNotFound:  # another account's: as every object, not found
+            raise NotFoundException() from None
+        except services.AlertAddressRateLimited:
+            return await account_page(
+                request,
+                commune,
+                account,
+                block="alerts_section",
+                errors={"alert_resend": [t("alerts.resend_rate_limited")]},
+                status_code=422 if is_htmx(request) else 429,
+            )
+        if is_htmx(request):
+            return await account_page(
+                request,
+                commune,
+                account,
+                block="alerts_section",
+                alerts_info=t("alerts.link_resent", email=email) if email else "",
+            )
+        info = "alert_link_resent" if email else "alert_link_not_resent"
+        return Redirect(
+            path=commune.url(f"mes-informations?info={info}#alerts-section"), status_code=303
+        )
+
     @get("/alerte/confirmee", name="alert_address_confirmed")
     async def confirmed(
         self, request: Request, commune: CommuneContext, current_account: SignedIn | None

@@ -34,7 +34,11 @@ class AlertAddressView:
     email: str
     confirmed: bool
     expired: bool = False
-    """Unconfirmed and its link has expired: remove it and add it again for a new link."""
+    """Unconfirmed and its link has expired: "Renvoyer le lien" sends a new one."""
+
+
+class AlertAddressNotFound(LookupError):
+    """The address is not one of the account's (another's, or gone)."""
 
 
 class AlertAddressRateLimited(Exception):
@@ -100,15 +104,59 @@ async def add_address(
                 created_at=created,
             )
         )
-        await mailer.send(
-            commune,
-            "alert_address_confirm",
-            email,
-            account_email=account_email or "",
-            link=mailer.link(commune, f"alerte/{secret}"),
-            days=CONFIRMATION_TTL.days,
-        )
+        await _send_link(commune, mailer, email, account_email or "", secret)
     return email
+
+
+async def resend_link(
+    commune: CommuneContext, account_id: int, address_id: int, mailer: Mailer
+) -> str | None:
+    """A new confirmation link for one of the account's unconfirmed addresses (the old link
+    stops working); returns the address, or None if it is already confirmed. Raises
+    `AlertAddressNotFound` for an address that is not the account's. Counted with the
+    additions: each one e-mails an address the parent typed."""
+    if not await throttle.hit(str(account_id), ADDITIONS_PER_ACCOUNT):
+        raise AlertAddressRateLimited
+    secret = new_secret()
+    async with transaction():
+        account_email = await lock_account(account_id)
+        rows = (
+            await AlertAddress.update(
+                {
+                    AlertAddress.token_hash: digest(secret),
+                    AlertAddress.token_expires_at: now() + CONFIRMATION_TTL,
+                }
+            )
+            .where(
+                (AlertAddress.id == address_id)
+                & (AlertAddress.account == account_id)
+                & AlertAddress.confirmed_at.is_null()
+            )
+            .returning(AlertAddress.email)
+        )
+        if not rows:
+            theirs = await AlertAddress.exists().where(
+                (AlertAddress.id == address_id) & (AlertAddress.account == account_id)
+            )
+            if not theirs:
+                raise AlertAddressNotFound
+            return None
+        email = str(rows[0]["email"])
+        await _send_link(commune, mailer, email, account_email or "", secret)
+    return email
+
+
+async def _send_link(
+    commune: CommuneContext, mailer: Mailer, email: str, account_email: str, secret: str
+) -> None:
+    await mailer.send(
+        commune,
+        "alert_address_confirm",
+        email,
+        account_email=account_email,
+        link=mailer.link(commune, f"alerte/{secret}"),
+        days=CONFIRMATION_TTL.days,
+    )
 
 
 async def remove_address(account_id: int, address_id: int) -> str | None:

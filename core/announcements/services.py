@@ -25,6 +25,8 @@ TITLE_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 20_000
 NEWS_ON_HOME = 20
 """The home page shows this many news items, newest first."""
+NEWS_ON_LOGIN = 5
+"""The login page shows fewer: the form comes first."""
 
 MAX_PER_PAGE = 50
 
@@ -433,6 +435,16 @@ async def _important(commune_id: int) -> dict[str, Any] | None:
         .order_by(Announcement.id, ascending=False)
         .first()
     )
+
+
+async def login_context(commune_id: int) -> dict[str, Any]:
+    """What the login page shows beside the form (as Les Parents Services does): the published
+    important message, which a visitor cannot close, and the news, newest first."""
+    message = await current_message(commune_id)
+    return {
+        "public_message": message if message is not None and message.published else None,
+        "news": await list_news(commune_id, NEWS_ON_LOGIN),
+    }
 
 
 async def home_context(commune_id: int, account_id: int) -> dict[str, Any]:

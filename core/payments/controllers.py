@@ -35,7 +35,7 @@ from core.settings import Settings
 from core.web.dependencies import mailer, record_refusal
 from core.web.identity import SignedIn
 from core.web.pages import page
-from core.web.render import is_htmx
+from core.web.render import is_htmx, wants_fragment
 from core.web.security import CONTENT_SECURITY_POLICY
 
 RESULT_TEMPLATE = "payments/result.html"
@@ -179,6 +179,9 @@ class PaymentController(Controller):
             block=STATUS_BLOCK,
             current_path=commune.url("paiements"),
             attempt=attempt,
+            # The step indicator: the service's page until its answer is known, then the result.
+            payment_step=4 if attempt.final else 3,
+            fragment=wants_fragment(request, STATUS_BLOCK),
             # TIPI cannot be asked: while its return has not come, say so instead of "waiting".
             verifiable=getattr(
                 provider_for_regie(commune, attempt.regie_code), "verifies_results", False

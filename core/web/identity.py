@@ -13,6 +13,8 @@ class SignedIn:
     email: str
     session_hash: str
     persistent: bool
+    display_name: str = ""
+    """The name the header shows (the account's first payer), as it was at login."""
 
 
 class LoginRequired(Exception):

@@ -92,6 +92,14 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/{slug:str}/aide"): "help for parents who cannot sign in yet",
     ("GET", "/code-source.tar.gz"): "the running version's source, as the AGPL asks",
     ("GET", "/{slug:str}/compte-supprime"): "the account is gone: its session with it",
+    (
+        "GET",
+        "/{slug:str}/actualites/desabonnement/{account_id:int}/{key:str}",
+    ): "the news e-mail's signed unsubscribe link is the credential",
+    (
+        "POST",
+        "/{slug:str}/actualites/desabonnement/{account_id:int}/{key:str}",
+    ): "the news e-mail's signed unsubscribe link is the credential",
     ("GET", "/{slug:str}/gestion/connexion"): "agents sign in",
     ("POST", "/{slug:str}/gestion/connexion"): "agents sign in",
     ("GET", "/{slug:str}/gestion/verification"): "agents' second step (a pending sign-in)",
@@ -132,7 +140,14 @@ PERSONAL_WHEN_SIGNED_IN = {("GET", "/{slug:str}")}
 
 # A parent's path parameter -> the key of the signed-in parent's objects that fills it.
 PARENT_PARAMETERS = {"invoice_id": "invoice_id", "refdet": "refdet", "address_id": "address_id"}
-FIXED_PARAMETERS = {"token": "x" * 43, "provider": "payfip", "file_path": "htmx.min.js"}
+FIXED_PARAMETERS = {
+    "token": "x" * 43,
+    "provider": "payfip",
+    "file_path": "htmx.min.js",
+    # The news e-mails' unsubscribe link: an account id and the key signed for it.
+    "account_id": "1",
+    "key": "x" * 43,
+}
 
 
 @pytest.fixture

@@ -427,7 +427,7 @@ async def test_alert_address_links_expire_and_additions_are_rate_limited(portal:
     )
     assert (await portal.client.get(link)).status_code == 410
     page = (await portal.client.get("/boe/mes-informations")).text
-    assert "Lien expiré : supprimez l’adresse puis ajoutez-la de nouveau" in page
+    assert "Lien de confirmation expiré" in page and "Renvoyer le lien" in page
 
     # Each addition e-mails a typed address: at most 10 a day per account.
     for _ in range(9):
@@ -570,17 +570,22 @@ async def test_hook_account_section_context(app: Litestar, portal: Portal) -> No
     communes = app.state.portal.communes
 
     boe = communes["boe"]
+    # The plugin's context, and the always-on news alerts' (core/news_alerts).
     pending = boe.hooks.account_section_context(commune=boe, account=account)
-    assert len(pending) == 1
-    assert await pending[0] == {"paper_optout": Preference(paper_optout=False)}
+    assert [await p for p in pending] == [
+        {"paper_optout": Preference(paper_optout=False)},
+        {"news_alerts": False, "news_alerts_info": ""},
+    ]
     await portal.post_form("/boe/papier", {"paper_optout": "1"})
-    (pending,) = boe.hooks.account_section_context(commune=boe, account=account)
+    pending, news_alerts = boe.hooks.account_section_context(commune=boe, account=account)
     context = await pending
     assert context["paper_optout"].paper_optout is True
     assert context["paper_optout"].changed_at is not None
+    assert await news_alerts == {"news_alerts": False, "news_alerts_info": ""}
 
-    aure = communes["aure"]  # paper_optout is off there: no plugin answers
-    assert aure.hooks.account_section_context(commune=aure, account=account) == []
+    aure = communes["aure"]  # paper_optout is off there: only the core's news alerts answer
+    (only,) = aure.hooks.account_section_context(commune=aure, account=account)
+    assert await only == {"news_alerts": False, "news_alerts_info": ""}
 
 
 # --- `portail news` and `portail message` ---------------------------------------------------

@@ -283,7 +283,8 @@ async def test_commune_hooks_leave_out_disabled_plugins() -> None:
     assert "Mes enfants" not in labels(aure)
     # The always-on core menu stays, with "Mes paiements" (aure enables TIPI).
     assert labels(aure) == ["Mes factures", "Mes informations", "Contact", "Aide", "Mes paiements"]
-    assert aure.account_sections(commune=Commune(aure)) == []
+    # Only the always-on core's own section (news by e-mail): no plugin's.
+    assert aure.account_sections(commune=Commune(aure)) == [["news_alerts/_section.html"]]
     assert boe.menu_items is boe.menu_items  # one caller per commune and hook
 
 

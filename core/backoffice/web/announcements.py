@@ -21,6 +21,8 @@ from core.backoffice.web.access import BackofficeController, backoffice_root, pe
 from core.backoffice.web.pages import backoffice_page
 from core.clock import now
 from core.communes.context import CommuneContext
+from core.mail.mailer import Mailer
+from core.news_alerts import services as news_alerts
 from core.settings import Settings
 from core.web.dependencies import client_address
 from core.web.forms import form_fields
@@ -191,7 +193,15 @@ class NewsController(BackofficeController):
         self, request: Request, commune: CommuneContext, agent: SignedInAgent, news_id: int
     ) -> Template:
         item = await _news_or_404(commune, news_id)
-        return _news_page(request, commune, agent, item, {"title": item.title, "body": item.body})
+        return _news_page(
+            request,
+            commune,
+            agent,
+            item,
+            {"title": item.title, "body": item.body},
+            mailing=await news_alerts.mailing_of(news_id),
+            subscribers=await news_alerts.subscriber_count(commune.id),
+        )
 
     @post("/{news_id:int}", opt=WRITE)
     async def update_news(
@@ -246,6 +256,29 @@ class NewsController(BackofficeController):
             raise NotFoundException()
         return _redirect(commune, f"actualites/{news_id}", "news_unpublished")
 
+    @post("/{news_id:int}/envoyer", opt=WRITE)
+    async def email_news(
+        self,
+        request: Request,
+        commune: CommuneContext,
+        agent: SignedInAgent,
+        settings: Settings,
+        mailer: Mailer,
+        news_id: int,
+    ) -> Response[Any]:
+        """E-mail a published item to the families who asked for the news, once: a second
+        click (or two at once) sends nothing more."""
+        actor = agent.agent.actor(client_address(request, settings))
+        try:
+            sending = await news_alerts.send_news(
+                commune, news_id, mailer, settings.secret_key, actor
+            )
+        except news_alerts.NewsNotSendable:
+            await _news_or_404(commune, news_id)
+            return _redirect(commune, f"actualites/{news_id}", "news_not_emailed")
+        info = "news_emailed" if sending.sent else "news_already_emailed"
+        return _redirect(commune, f"actualites/{news_id}", info)
+
     @post("/{news_id:int}/supprimer", opt=WRITE)
     async def delete_news(
         self,
@@ -294,6 +327,8 @@ def _news_page(
     *,
     preview: bool = False,
     status_code: int = 200,
+    mailing: news_alerts.Mailing | None = None,
+    subscribers: int | None = None,
 ) -> Template:
     block = PREVIEW_BLOCK if preview or error else None
     return backoffice_page(
@@ -301,6 +336,8 @@ def _news_page(
         commune,
         agent,
         NEWS_FORM_TEMPLATE,
+        mailing=mailing,
+        subscribers=subscribers,
         block=block,
         fragment=wants_fragment(request, block),
         status_code=status_code,
