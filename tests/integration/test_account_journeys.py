@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 
 import pytest
@@ -377,6 +379,47 @@ async def test_change_email_refusals(portal: Portal) -> None:
         )
         assert response.status_code == 422 and message in response.text, message
     assert await AccountToken.count().where(AccountToken.purpose == "email_change") == 0
+
+
+async def test_account_forms_report_every_error_at_once_and_say_so_in_the_title(
+    portal: Portal,
+) -> None:
+    await add_payer("boe", "B1", "Famille Martin", "claire@example.org")
+    await portal.activate("boe", "claire@example.org")
+    account_page = (await portal.client.get("/boe/mes-informations")).text
+    # The browser's own bubbles would show one error at a time: the portal shows them all.
+    assert account_page.count("novalidate") == 3
+    assert "<title>Mes informations – " in account_page
+
+    password = await portal.post_form(
+        "/boe/mes-informations/mot-de-passe",
+        {"old_password": "faux", "new_password": "court", "confirmation": "autre"},
+        form_page="/boe/mes-informations",
+    )
+    assert password.status_code == 422
+    for message in ("mot de passe actuel est incorrect", "au moins", "ne sont pas identiques"):
+        assert message in password.text, message
+    assert "<title>Erreur – Mes informations – " in password.text
+
+    address = await portal.post_form(
+        "/boe/mes-informations/adresse",
+        {"new_email": "pas une adresse", "password": "faux"},
+        form_page="/boe/mes-informations",
+    )
+    assert address.status_code == 422
+    assert "adresse de messagerie valide" in address.text
+    assert "mot de passe actuel est incorrect" in address.text
+    assert "<title>Erreur – Mes informations – " in address.text
+
+
+async def test_a_failed_login_says_erreur_in_the_page_title(portal: Portal) -> None:
+    await add_payer("boe", "B1", "Famille Martin", "claire@example.org")
+    await portal.activate("boe", "claire@example.org")
+    await portal.post_form("/boe/deconnexion", {}, form_page="/boe/")
+    assert "<title>Connexion – " in (await portal.client.get("/boe/connexion")).text
+    failed = await portal.login("boe", "claire@example.org", "faux")
+    assert failed.status_code == 422
+    assert re.search(r"<title>Erreur – Connexion – [^<]+</title>", failed.text)
 
 
 async def test_pages_of_the_parent_space_need_a_login(portal: Portal) -> None:
