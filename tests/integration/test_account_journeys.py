@@ -307,7 +307,10 @@ async def test_change_password_with_htmx_answers_with_the_section_only(portal: P
         htmx=True,
     )
     assert response.status_code == 422
-    assert response.text.lstrip().startswith('<section id="password-section"')
+    # htmx puts the top-level <title> on the page: the title says the form has errors.
+    title, _, section = response.text.strip().partition("\n")
+    assert title == "<title>Erreur – Mes informations – Ville de Boé</title>"
+    assert section.lstrip().startswith('<section id="password-section"')
     assert "<html" not in response.text and "ne sont pas identiques" in response.text
     assert response.headers["vary"] == "HX-Request"
 
@@ -319,6 +322,7 @@ async def test_change_password_with_htmx_answers_with_the_section_only(portal: P
     )
     assert response.status_code == 200 and "Votre mot de passe a été modifié" in response.text
     assert "<html" not in response.text
+    assert response.text.strip().startswith("<title>Mes informations – Ville de Boé</title>")
     assert (await portal.client.get("/boe/mes-informations")).status_code == 200  # still logged in
 
 

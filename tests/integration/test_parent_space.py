@@ -386,11 +386,14 @@ async def test_alert_address_removal_and_htmx(portal: Portal) -> None:
     account_id = await sign_in(portal)
     response = await add_alert(portal, "papa@example.org", htmx=True)
     assert response.status_code == 200
-    assert response.text.lstrip().startswith('<section id="alerts-section"')
+    title, _, section = response.text.strip().partition("\n")
+    assert title == "<title>Mes informations – Ville de Boé</title>"
+    assert section.lstrip().startswith('<section id="alerts-section"')
     assert "<html" not in response.text
     assert "Un message de confirmation a été envoyé à papa@example.org" in response.text
     response = await add_alert(portal, "papa@example.org", htmx=True)
     assert response.status_code == 422 and "<html" not in response.text
+    assert response.text.strip().startswith("<title>Erreur – Mes informations – ")
 
     link = await portal.link_in_mail("papa@example.org")
     await portal.post_form(link, {}, form_page="/boe/mes-informations")
