@@ -222,6 +222,10 @@ PAYMENT_SCENARIOS: dict[str, tuple[str, tuple[tuple[str, int] | tuple[str, int, 
     "debit": ("boe", (("CANT", 6543),)),
     "lost": ("boe", (("CANT", 7654),)),
     "tipi": ("aure", (("MULTI", 8765), ("MULTI", 1999))),
+    # Accessibility: the summary of 51,10 €, a refused then a pending payment, tap targets.
+    "a11y": ("boe", (("CANT", 5110), ("CANT", 990), ("PERI", 1200))),
+    # More invoices than a page holds (PER_PAGE, 20): the pagination.
+    "pages": ("boe", tuple(("CANT", 100 + i) for i in range(21))),
     # "Réglées" after online payments, as PayFiP numbers its authorisations.
     "settled": ("boe", (("CANT", 6205, "540797953065-tip"), ("PERI", 2800, "540797953066-tip"))),
 }
