@@ -23,7 +23,7 @@ def parent_gives_up_paper(page: Page, base_url: str) -> None:
     login(page, base_url, PARENT, DEMO_PASSWORD)
     page.goto(url(base_url, "papier"))
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        re.compile("recevoir (de nouveau )?les factures papier")
+        re.compile("(ne plus )?recevoir (de nouveau )?les factures papier", re.IGNORECASE)
     )
     if page.get_by_text("ne plus recevoir les factures").count():
         page.get_by_role("button", name="Confirmer").click()
