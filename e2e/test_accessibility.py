@@ -320,8 +320,12 @@ def test_forms_with_errors_show_them_all_and_say_so_in_the_title(
     section = page.locator("#email-section")
     section.get_by_label("Nouvelle adresse de messagerie").fill("pas une adresse")
     section.get_by_label("Mot de passe actuel").fill("faux")
-    section.get_by_role("button", name="Changer l’adresse mail").click()
+    section.get_by_role("button", name="Changer l’adresse mail").press("Enter")
     expect(section.locator(".field__error")).to_have_count(2)
+    # The swapped section's heading takes the focus (not <body>), and Tab reaches the field.
+    expect(page.get_by_role("heading", name="Mon adresse de messagerie")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(section.get_by_label("Nouvelle adresse de messagerie")).to_be_focused()
     expect(page).to_have_title("Erreur – Mes informations – Ville de Boé")
     assert_accessible(page)
 
@@ -329,7 +333,8 @@ def test_forms_with_errors_show_them_all_and_say_so_in_the_title(
     section.get_by_label("Ancien mot de passe").fill("faux")
     section.get_by_label("Nouveau mot de passe", exact=True).fill("court")
     section.get_by_label("Confirmation du nouveau mot de passe").fill("autre")
-    section.get_by_role("button", name="Changer le mot de passe").click()
+    section.get_by_role("button", name="Changer le mot de passe").press("Enter")
+    expect(page.get_by_role("heading", name="Mon mot de passe")).to_be_focused()
     errors = section.locator(".field__error")
     expect(errors.first).to_be_visible()
     texts = " ".join(errors.all_inner_texts())

@@ -310,6 +310,8 @@ async def test_change_password_with_htmx_answers_with_the_section_only(portal: P
     title, _, section = response.text.strip().partition("\n")
     assert title == "<title>Erreur – Mes informations – Ville de Boé</title>"
     assert section.lstrip().startswith('<section id="password-section"')
+    # htmx focuses the swapped section's heading: the keyboard's place is not lost to <body>.
+    assert '<h2 id="password-title" tabindex="-1" autofocus>' in section
     assert "<html" not in response.text and "ne sont pas identiques" in response.text
     assert response.headers["vary"] == "HX-Request"
 
@@ -393,6 +395,7 @@ async def test_account_forms_report_every_error_at_once_and_say_so_in_the_title(
     # The browser's own bubbles would show one error at a time: the portal shows them all.
     assert account_page.count("novalidate") == 3
     assert "<title>Mes informations – " in account_page
+    assert "autofocus" not in account_page  # only an htmx answer moves the focus
 
     password = await portal.post_form(
         "/boe/mes-informations/mot-de-passe",
