@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 
+from core.colours import branding_problems
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 COLOUR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 MIN_PASSWORD_FLOOR = 8  # never below this, whatever a commune asks for
@@ -254,6 +256,9 @@ def _check(config: PortalConfig, known_plugins: dict[str, type] | None) -> Itera
         yield from _check_legal(key, commune.legal)
         if not re.match(COLOUR_PATTERN, commune.branding.colour):
             yield f"{key}.branding.colour: {commune.branding.colour!r} must look like #1e3a8a"
+        else:
+            for problem in branding_problems(commune.branding.colour):
+                yield f"{key}.branding.colour: {commune.branding.colour!r}: {problem}"
         regie_codes: set[str] = set()
         for j, regie in enumerate(commune.regies):
             if not regie.code.strip():

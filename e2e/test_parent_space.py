@@ -18,6 +18,7 @@ from e2e.journeys import (
     activate,
     assert_accessible,
     assert_fits_the_width,
+    main_menu,
     url,
     wait_for_mail,
 )
@@ -48,9 +49,7 @@ def test_parent_space_journey(
     expect(page.get_by_role("dialog")).to_have_count(0)
 
     # Mes factures: à régler by default, then the other tabs, switched in place.
-    page.get_by_role("navigation", name="Menu principal").get_by_role(
-        "link", name="Mes factures"
-    ).click()
+    main_menu(page).get_by_role("link", name="Mes factures").click()
     expect(page).to_have_url(url(server, "factures"))
     expect(page.get_by_text(re.compile(r"Reste à payer : \d"))).to_be_visible()
     expect(page.get_by_role("link", name="CANT-2026-1002")).to_be_visible()

@@ -36,6 +36,7 @@ from e2e.journeys import (
     assert_fits_the_width,
     expect_logged_in_home,
     login,
+    main_menu,
     payment_payer,
     url,
     wait_for_mail,
@@ -64,9 +65,7 @@ def log_in(page: Page, server: str, payer: PaymentPayer) -> None:
 
 
 def menu(page: Page, label: str) -> None:
-    page.get_by_role("navigation", name="Menu principal").get_by_role(
-        "link", name=label, exact=True
-    ).click()
+    main_menu(page).get_by_role("link", name=label, exact=True).click()
 
 
 def open_invoice(page: Page, server: str, payer: PaymentPayer, invoice: SeededInvoice) -> None:

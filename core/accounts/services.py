@@ -225,8 +225,13 @@ async def change_password(
 ) -> int:
     """Returns the new auth version: every session ends, the caller opens a fresh one."""
     account = await _account(account_id)
-    await check_current_password(account, old, "old_password")
-    _check_password(commune, new, confirmation, account["email"], field_name="new_password")
+    problems = Problems()  # every error at once: the current password and the new one's rules
+    with problems.collecting():
+        await check_current_password(account, old, "old_password")
+    with problems.collecting():
+        _check_password(commune, new, confirmation, account["email"], field_name="new_password")
+    if problems.errors:
+        raise problems
     password_hash = await hash_password(new)
     async with transaction():
         await Account.update({Account.password_hash: password_hash}).where(Account.id == account_id)
@@ -240,11 +245,16 @@ async def request_email_change(
     """Send a validation link to the new address; the old one stays until it is followed."""
     account = await _account(account_id)
     new_email = normalise_email(raw_email)
+    problems = Problems()  # every error at once: the new address and the password
     if not new_email:
-        raise field_problem("new_email", t("accounts.email_invalid"))
-    if new_email == account["email"]:
-        raise field_problem("new_email", t("accounts.email_unchanged"))
-    await check_current_password(account, password, "password")
+        problems.add("new_email", t("accounts.email_invalid"))
+    elif new_email == account["email"]:
+        problems.add("new_email", t("accounts.email_unchanged"))
+    with problems.collecting():
+        await check_current_password(account, password, "password")
+    if problems.errors:
+        raise problems
+    # Only once the password is right: whether an address has an account is not for anyone.
     if await _account_by_email(commune, new_email) is not None:
         raise field_problem("new_email", t("accounts.email_taken"))
     async with transaction():

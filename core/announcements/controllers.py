@@ -28,7 +28,7 @@ class AnnouncementController(Controller):
         self, request: Request, commune: CommuneContext, account: SignedIn
     ) -> Response[Any]:
         """Remember the closing, per account and message version. Without JavaScript: back to
-        the home page. With htmx: a hidden "Message fermé." that replaces the dialog and keeps
+        the home page. With htmx: a visible "Message fermé." that replaces the dialog and keeps
         the keyboard focus there."""
         form = await request.form()
         await services.dismiss(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller, Request, Response, get
 from litestar.response import Redirect, Template
 
+from core.colours import focus_colours
 from core.communes.context import CommuneContext
 from core.config import PortalConfig
 from core.demo_accounts import DEMO_PASSWORD, demo_agents, demo_people
@@ -47,9 +48,15 @@ class ThemeController(Controller):
 
     @get("/theme.css", name="theme")
     async def theme(self, commune: CommuneContext) -> Response[str]:
-        """The commune's colour as CSS, so pages need no inline style (strict CSP)."""
-        colour = commune.config.branding.colour  # validated as #rrggbb at load
-        css = f":root {{ --commune-colour: {colour}; }}\n"
+        """The commune's colour and the focus colours derived from it, as CSS, so pages need no
+        inline style (strict CSP)."""
+        colour = commune.config.branding.colour  # validated at load: #rrggbb, focus reachable
+        focus = focus_colours(colour)
+        assert focus is not None  # noqa: S101 (check-config refuses a colour without one)
+        css = (
+            f":root {{ --commune-colour: {colour}; --focus: {focus.on_page}; "
+            f"--focus-on-brand: {focus.on_brand}; }}\n"
+        )
         return Response(
             css, media_type="text/css", headers={"cache-control": "public, max-age=300"}
         )

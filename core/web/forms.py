@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from litestar import Request
@@ -25,6 +27,17 @@ class Problems(Exception):
 
     def add(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Inside, a raised `Problems` joins these instead of stopping the caller, so a form
+        reports every error at once."""
+        try:
+            yield
+        except Problems as other:
+            for name, messages in other.errors.items():
+                for message in messages:
+                    self.add(name, message)
 
 
 def field_problem(name: str, message: str) -> Problems:

@@ -45,11 +45,18 @@ def render(
     block: str | None = None,
     status_code: int = 200,
 ) -> HTMXBlockTemplate:
-    """Render `template`, or only its `block` when htmx asks for that element."""
+    """Render `template`, or only its `block` when htmx asks for that element (the template
+    then sees `as_fragment`, e.g. to send a <title> that htmx puts on the page)."""
+    fragment = wants_fragment(request, block)
     response = HTMXBlockTemplate(
         template_name=template,
-        context={**PAGE_DEFAULTS, "current_path": request.url.path, **(context or {})},
-        block_name=block if wants_fragment(request, block) else None,
+        context={
+            **PAGE_DEFAULTS,
+            "current_path": request.url.path,
+            "as_fragment": fragment,
+            **(context or {}),
+        },
+        block_name=block if fragment else None,
         status_code=status_code,
     )
     response.headers["Vary"] = "HX-Request"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -305,7 +306,12 @@ async def test_change_password_with_htmx_answers_with_the_section_only(portal: P
         htmx=True,
     )
     assert response.status_code == 422
-    assert response.text.lstrip().startswith('<section id="password-section"')
+    # htmx puts the top-level <title> on the page: the title says the form has errors.
+    title, _, section = response.text.strip().partition("\n")
+    assert title == "<title>Erreur – Mes informations – Ville de Boé</title>"
+    assert section.lstrip().startswith('<section id="password-section"')
+    # htmx focuses the swapped section's heading: the keyboard's place is not lost to <body>.
+    assert '<h2 id="password-title" tabindex="-1" autofocus>' in section
     assert "<html" not in response.text and "ne sont pas identiques" in response.text
     assert response.headers["vary"] == "HX-Request"
 
@@ -317,6 +323,7 @@ async def test_change_password_with_htmx_answers_with_the_section_only(portal: P
     )
     assert response.status_code == 200 and "Votre mot de passe a été modifié" in response.text
     assert "<html" not in response.text
+    assert response.text.strip().startswith("<title>Mes informations – Ville de Boé</title>")
     assert (await portal.client.get("/boe/mes-informations")).status_code == 200  # still logged in
 
 
@@ -377,6 +384,48 @@ async def test_change_email_refusals(portal: Portal) -> None:
         )
         assert response.status_code == 422 and message in response.text, message
     assert await AccountToken.count().where(AccountToken.purpose == "email_change") == 0
+
+
+async def test_account_forms_report_every_error_at_once_and_say_so_in_the_title(
+    portal: Portal,
+) -> None:
+    await add_payer("boe", "B1", "Famille Martin", "claire@example.org")
+    await portal.activate("boe", "claire@example.org")
+    account_page = (await portal.client.get("/boe/mes-informations")).text
+    # The browser's own bubbles would show one error at a time: the portal shows them all.
+    assert account_page.count("novalidate") == 3
+    assert "<title>Mes informations – " in account_page
+    assert "autofocus" not in account_page  # only an htmx answer moves the focus
+
+    password = await portal.post_form(
+        "/boe/mes-informations/mot-de-passe",
+        {"old_password": "faux", "new_password": "court", "confirmation": "autre"},
+        form_page="/boe/mes-informations",
+    )
+    assert password.status_code == 422
+    for message in ("mot de passe actuel est incorrect", "au moins", "ne sont pas identiques"):
+        assert message in password.text, message
+    assert "<title>Erreur – Mes informations – " in password.text
+
+    address = await portal.post_form(
+        "/boe/mes-informations/adresse",
+        {"new_email": "pas une adresse", "password": "faux"},
+        form_page="/boe/mes-informations",
+    )
+    assert address.status_code == 422
+    assert "adresse de messagerie valide" in address.text
+    assert "mot de passe actuel est incorrect" in address.text
+    assert "<title>Erreur – Mes informations – " in address.text
+
+
+async def test_a_failed_login_says_erreur_in_the_page_title(portal: Portal) -> None:
+    await add_payer("boe", "B1", "Famille Martin", "claire@example.org")
+    await portal.activate("boe", "claire@example.org")
+    await portal.post_form("/boe/deconnexion", {}, form_page="/boe/")
+    assert "<title>Connexion – " in (await portal.client.get("/boe/connexion")).text
+    failed = await portal.login("boe", "claire@example.org", "faux")
+    assert failed.status_code == 422
+    assert re.search(r"<title>Erreur – Connexion – [^<]+</title>", failed.text)
 
 
 async def test_pages_of_the_parent_space_need_a_login(portal: Portal) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from core.accounts.tables import Account, WebSession
 from core.app import create_app
+from core.colours import PAGE_BACKGROUNDS, contrast_ratio
 from core.config import PortalConfig
 from core.mail.tables import OutboundEmail
 from core.settings import Settings
@@ -186,6 +187,10 @@ async def test_static_files_and_theme(portal: Portal) -> None:
     theme = await portal.client.get("/boe/theme.css")
     assert theme.headers["content-type"].startswith("text/css")
     assert "--commune-colour" in theme.text
+    # The focus rings derived from the colour contrast 3:1 where they are drawn (WCAG 1.4.11).
+    values = dict(re.findall(r"--([a-z-]+): (#[0-9a-f]{6})", theme.text))
+    assert contrast_ratio(values["focus-on-brand"], values["commune-colour"]) >= 3
+    assert all(contrast_ratio(values["focus"], page) >= 3 for page in PAGE_BACKGROUNDS)
 
 
 async def test_legacy_lien_link_redirects_to_its_commune(portal: Portal) -> None:

@@ -482,3 +482,17 @@ def test_check_config_warns_about_unpublished_legal_information(
     out, err = capsys.readouterr()
     assert "OK" in out
     assert "communes[0].legal" in err and "not set yet: address, publication_director" in err
+
+
+def test_a_colour_white_text_cannot_be_read_on_is_refused() -> None:
+    message = refused(lambda raw: boe(raw).update(branding={"colour": "#ffd700"}))
+    assert "communes[0].branding.colour: '#ffd700': white text on it contrasts 1.40:1" in message
+
+
+def test_check_config_names_the_colour_key_of_a_light_colour(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "portail.toml"
+    path.write_text(MINIMAL_TOML + '\n[communes.branding]\ncolour = "#8ab4f8"\n', "utf-8")
+    assert main(["check-config", str(path)]) == 2
+    assert "communes[0].branding.colour: '#8ab4f8': white text" in capsys.readouterr().err
