@@ -71,6 +71,7 @@ from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.security import throttle
 from core.settings import Settings, get_settings
 from core.setup import commune_contexts, provider_problems
+from core.web.connection import one_connection_per_request
 from core.web.dependencies import (
     provide_commune,
     provide_config,
@@ -191,6 +192,7 @@ def create_app(
                 ),
             ),
             request_cache_middleware,
+            one_connection_per_request,
         ],
         plugins=[HTMXPlugin()],
         exception_handlers={

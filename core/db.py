@@ -24,7 +24,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
-from core.engines import PortailSQLiteEngine, engine_for
+from core.engines import PortailPostgresEngine, PortailSQLiteEngine, engine_for
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,14 @@ def current_engine() -> Engine:
 def transaction() -> Any:
     """A write transaction (IMMEDIATE on SQLite): `async with transaction(): ...`."""
     return current_engine().transaction()
+
+
+def request_scope() -> contextlib.AbstractAsyncContextManager[None]:
+    """Around one request: on PostgreSQL its statements share one pooled connection (SQLite's
+    reads already share one)."""
+    if isinstance(_current, PortailPostgresEngine):
+        return _current.request_scope()
+    return contextlib.nullcontext()
 
 
 async def open_database(engine: Engine) -> None:

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
+import asyncpg
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
@@ -88,6 +91,83 @@ class PortailSQLiteEngine(SQLiteEngine):
                 await reader.close()
 
 
+class RequestConnection:
+    """One pooled PostgreSQL connection for the statements of one request.
+
+    Borrowed at the request's first statement and given back when the request ends, so a page's
+    statements share one connection and asyncpg resets it once (`RESET ALL`, `UNLISTEN *`...),
+    not after each statement. Only the task that serves the request uses it: a task it starts
+    (a background check, `asyncio.gather`) copies the context variable but takes its own
+    connection from the pool, as an asyncpg connection runs one statement at a time.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._owner = asyncio.current_task()
+        self._connection: asyncpg.Connection | None = None
+
+    def usable(self) -> bool:
+        return asyncio.current_task() is self._owner
+
+    async def connection(self) -> asyncpg.Connection:
+        if self._connection is None:
+            self._connection = await self._pool.acquire()
+        return self._connection
+
+    def hand_over(self) -> asyncpg.Connection | None:
+        """The borrowed connection, for a transaction that gives it back to the pool itself:
+        a request never holds one connection while it waits for a second (the pool is small)."""
+        connection, self._connection = self._connection, None
+        return connection
+
+    async def release(self) -> None:
+        connection = self.hand_over()
+        if connection is not None:
+            await self._pool.release(connection)
+
+
+_request_connection: ContextVar[RequestConnection | None] = ContextVar(
+    "portail_request_connection", default=None
+)
+
+
+class PortailTransaction(PostgresTransaction):
+    """A transaction on the request's connection when it has one, else on a pooled one."""
+
+    async def get_connection(self) -> Any:
+        scope = _request_connection.get()
+        borrowed = scope.hand_over() if scope is not None and scope.usable() else None
+        return borrowed if borrowed is not None else await super().get_connection()
+
+
+class PortailPostgresEngine(PostgresEngine):
+    """PostgreSQL with one connection per request (`request_scope()`) instead of one per
+    statement; outside a request (background tasks, commands) it is Piccolo's engine."""
+
+    @contextlib.asynccontextmanager
+    async def request_scope(self) -> AsyncIterator[None]:
+        if self.pool is None:
+            yield
+            return
+        scope = RequestConnection(self.pool)
+        token = _request_connection.set(scope)
+        try:
+            yield
+        finally:
+            _request_connection.reset(token)
+            await scope.release()
+
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
+        scope = _request_connection.get()
+        if scope is None or not scope.usable():
+            return await super()._run_in_pool(query, args)
+        connection = await scope.connection()
+        return await connection.fetch(query, *(args or []))
+
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return PortailTransaction(engine=self, allow_nested=allow_nested)
+
+
 def engine_for(database_url: str) -> Engine:
     """The engine for a `sqlite:///path` or `postgresql://…` URL."""
     scheme = urlsplit(database_url).scheme
@@ -100,5 +180,5 @@ def engine_for(database_url: str) -> Engine:
             path = "/" + path.lstrip("/")
         return PortailSQLiteEngine(path=path)
     if scheme in {"postgres", "postgresql"}:
-        return PostgresEngine(config={"dsn": database_url})
+        return PortailPostgresEngine(config={"dsn": database_url})
     raise ValueError(f"DATABASE_URL: unsupported database {scheme!r} (sqlite or postgresql)")
