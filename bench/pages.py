@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -71,6 +72,7 @@ saisie = "T"
 
 [communes.plugins.paper_optout]
 """
+CONNECTIONS = 64
 TARGET_PLAIN, TARGET_FIXED, TARGET_P99_MS, TARGET_RSS_MB = 0.15, 0.70, 100.0, 150.0
 HX = ["-H", "HX-Request: true"]
 
@@ -83,6 +85,7 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_ms: float = 0.0  # the server process's CPU time per request (0: not measured)
 
 
 @dataclass
@@ -115,22 +118,66 @@ _ERRORS = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)|(?:connect|read|write|t
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, cookie: str, seconds: float, connections: int, extra: list[str] = ()) -> Load:
+_TOTAL = re.compile(r"(\d+) requests in")
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    url: str,
+    cookie: str,
+    seconds: float,
+    connections: int,
+    extra: Sequence[str] = (),
+    cpu_ticks: Callable[[], int] | None = None,
+) -> Load:
+    """Load `url` for `seconds`; with `cpu_ticks` (the server's CPU clock), also the server's
+    CPU time per request, which other processes on the machine hardly change."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     command += ["-H", f"Cookie: {cookie}", *extra, url]
+    before = cpu_ticks() if cpu_ticks else 0
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    ticks = cpu_ticks() - before if cpu_ticks else 0
     latency = {p: float(v) * _UNIT_MS[u] for p, v, u in _LATENCY.findall(out)}
     errors = sum(int(a or b or 0) for a, b in _ERRORS.findall(out))
     rate = _RATE.search(out)
-    return Load(float(rate.group(1)) if rate else 0.0, latency["50"], latency["99"], errors)
+    total = _TOTAL.search(out)
+    requests = int(total.group(1)) if total else 0
+    return Load(
+        float(rate.group(1)) if rate else 0.0,
+        latency["50"],
+        latency["99"],
+        errors,
+        ticks * TICK_MS / requests if requests else 0.0,
+    )
 
 
+# Each login from its own client address (the server trusts one proxy hop here): the per-address
+# rate limit of logins would otherwise answer most of them. Counts the successful ones (303).
 LOGIN_LUA = """
-wrk.method = "POST"
-wrk.body = "email={email}&password={password}&_csrf_token={token}"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Cookie"] = "portail_csrf={token}"
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+local sent = 0
+succeeded = 0
+function request()
+  sent = sent + 1
+  local ip = string.format("10.%d.%d.%d", math.floor(sent / 65536) % 256,
+                           math.floor(sent / 256) % 256, sent % 256)
+  return wrk.format("POST", "/boe/connexion", {{
+    ["X-Forwarded-For"] = ip,
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Cookie"] = "portail_csrf={token}",
+  }}, "email={email}&password={password}&_csrf_token={token}")
+end
+function response(status, headers, body)
+  if status == 303 then succeeded = succeeded + 1 end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("succeeded") end
+  io.write(string.format("logins: %d in %.2f s\\n", total, summary.duration / 1e6))
+end
 """
+_LOGINS = re.compile(r"logins: (\d+) in ([\d.]+) s")
 
 
 # --- The server ----------------------------------------------------------------------------
@@ -155,6 +202,7 @@ class Server:
             "PORTAIL_SECRET_KEY": uuid.uuid4().hex * 2,
             "PORTAIL_PAYMENT_RECHECK_INTERVAL": "0",
             "PORTAIL_OUTBOX_SENDER": "0",
+            "PORTAIL_TRUSTED_PROXY_HOPS": "1",
             "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
         }
         code = (
@@ -187,6 +235,9 @@ class Server:
 
     def cpu_ticks(self) -> list[int]:
         return [_cpu_ticks(pid) for pid in self.pids()]
+
+    def total_cpu_ticks(self) -> int:
+        return sum(self.cpu_ticks())
 
     def stop(self) -> None:
         self.process.terminate()
@@ -359,23 +410,34 @@ def measure_rounds(
         wrk(server.base + target.path, cookie, 1, 8, target.headers)
     for number in range(1, args.rounds + 1):
         loads = {
-            t.name: wrk(server.base + t.path, cookie, args.seconds, args.connections, t.headers)
+            t.name: wrk(
+                server.base + t.path,
+                cookie,
+                args.seconds,
+                args.connections,
+                t.headers,
+                server.total_cpu_ticks,
+            )
             for t in pages
         }
         result.rounds.append(loads)
         result.say(f"  round {number}:")
-        plain = loads["plain text"].requests_per_s
+        plain = loads["plain text"]
         for t in pages:
             load = loads[t.name]
-            share = f"  {load.requests_per_s / plain:6.1%} of plain" if t.reference else ""
-            fixed = (
-                f"  {load.requests_per_s / loads[t.reference].requests_per_s:6.1%} of fixed"
-                if t.reference
-                else ""
-            )
+            shares = ""
+            if t.reference:
+                fixed = loads[t.reference]
+                shares = (
+                    f"   req/s {load.requests_per_s / plain.requests_per_s:4.0%} of plain,"
+                    f" {load.requests_per_s / fixed.requests_per_s:4.0%} of fixed;"
+                    f" CPU {plain.cpu_ms / load.cpu_ms:4.0%} of plain,"
+                    f" {fixed.cpu_ms / load.cpu_ms:4.0%} of fixed"
+                )
             result.say(
-                f"    {t.name:<20} {load.requests_per_s:8.0f} req/s   p50 {load.p50_ms:7.1f} ms"
-                f"   p99 {load.p99_ms:7.1f} ms   errors {load.errors}{share}{fixed}"
+                f"    {t.name:<18} {load.requests_per_s:6.0f} req/s  p50 {load.p50_ms:6.1f} ms"
+                f"  p99 {load.p99_ms:6.1f} ms  CPU {load.cpu_ms:5.2f} ms/req"
+                f"  errors {load.errors}{shares}"
             )
 
 
@@ -398,32 +460,45 @@ def measure_logins(
     time.sleep(1)
     busy = wrk(server.base + page.path, cookie, args.seconds, args.connections, page.headers)
     out, _ = logins.communicate()
-    rate = _RATE.search(out)
-    result.logins_per_s = float(rate.group(1)) if rate else 0.0
+    done = _LOGINS.search(out)
+    result.logins_per_s = int(done.group(1)) / float(done.group(2)) if done else 0.0
     result.login_errors = sum(int(a or b or 0) for a, b in _ERRORS.findall(out))
     result.p99_idle_ms, result.p99_logins_ms = idle.p99_ms, busy.p99_ms
     result.say(
         f"  logins (Argon2id m={passwords.ARGON2_MEMORY_COST_KIB} KiB t="
         f"{passwords.ARGON2_TIME_COST} p={passwords.ARGON2_PARALLELISM}), 20 at once: "
-        f"{result.logins_per_s:.1f} logins/s, errors {result.login_errors}; "
+        f"{result.logins_per_s:.1f} successful logins/s, errors {result.login_errors}; "
         f"{page.name} p99 {idle.p99_ms:.1f} ms alone, {busy.p99_ms:.1f} ms during the logins "
         f"({busy.p99_ms / idle.p99_ms:.2f}x)"
     )
 
 
 def summarise(result: EngineResult, pages: list[Target]) -> None:
+    """Each page's share of plain text and of the fixed-data render, over the rounds: by
+    requests/s (what the machine gave this run) and by the server's CPU time per request (the
+    cost itself, which other processes hardly change)."""
     result.say(f"  summary over {len(result.rounds)} rounds (median, min to max):")
     for t in pages:
         if not t.reference:
             continue
-        plain = [r[t.name].requests_per_s / r["plain text"].requests_per_s for r in result.rounds]
-        fixed = [r[t.name].requests_per_s / r[t.reference].requests_per_s for r in result.rounds]
-        p99 = [r[t.name].p99_ms for r in result.rounds]
+        reference = t.reference
+        rounds = result.rounds
+        rate_plain = [r[t.name].requests_per_s / r["plain text"].requests_per_s for r in rounds]
+        rate_fixed = [r[t.name].requests_per_s / r[reference].requests_per_s for r in rounds]
+        cpu_plain = [r["plain text"].cpu_ms / r[t.name].cpu_ms for r in rounds]
+        cpu_fixed = [r[reference].cpu_ms / r[t.name].cpu_ms for r in rounds]
+        p99 = [r[t.name].p99_ms for r in rounds]
+        result.say(f"    {t.name}:")
         result.say(
-            f"    {t.name:<20} {fmt_spread(plain)} of plain text (target {TARGET_PLAIN:.0%}), "
-            f"{fmt_spread(fixed)} of fixed data (target {TARGET_FIXED:.0%}), "
-            f"p99 {fmt_spread(p99, '{:.0f} ms')} (target {TARGET_P99_MS:.0f} ms)"
+            f"      req/s: {fmt_spread(rate_plain)} of plain text (target {TARGET_PLAIN:.0%}), "
+            f"{fmt_spread(rate_fixed)} of fixed data (target {TARGET_FIXED:.0%})"
         )
+        result.say(
+            f"      CPU per request: {fmt_spread(cpu_plain)} of plain text, "
+            f"{fmt_spread(cpu_fixed)} of fixed data"
+        )
+        result.say(f"      p99 at {CONNECTIONS} connections: {fmt_spread(p99, '{:.0f} ms')}"
+                   f" (target {TARGET_P99_MS:.0f} ms)")  # fmt: skip
     result.say(
         f"  peak RSS of the server process: {result.rss_mb:.0f} MB"
         f" (target < {TARGET_RSS_MB:.0f} MB)"
@@ -569,7 +644,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=3, help="per URL and round")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=CONNECTIONS)
     parser.add_argument("--workers", type=lambda v: [int(n) for n in v.split(",")], default=[])
     parser.add_argument("--growth", action="store_true", help="also 1,000 vs 1,000,000 invoices")
     parser.add_argument("--write-docs", action="store_true", help=f"write into {DOCS.name}")

@@ -13,7 +13,7 @@ from litestar.datastructures import Cookie
 
 from core.accounts.tables import Account, WebSession
 from core.clock import now
-from core.db import as_aware
+from core.db import as_aware, quick_read
 from core.security.tokens import MAX_SECRET_LENGTH, digest, new_secret
 from core.web.identity import SignedIn
 
@@ -80,7 +80,7 @@ async def signed_in(secret: str | None, commune_id: int) -> SignedIn | None:
     account in one statement."""
     if not secret or len(secret) > MAX_SECRET_LENGTH:
         return None
-    rows = await WebSession.raw(SIGNED_IN_QUERY, digest(secret))
+    rows = await quick_read(SIGNED_IN_QUERY, digest(secret))
     row = rows[0] if rows else None
     expires_at = None if row is None else as_aware(row["expires_at"])
     if (

@@ -20,7 +20,7 @@ from typing import Any
 
 from core.accounts.tables import AccountPayer
 from core.communes.context import CommuneContext
-from core.db import as_date
+from core.db import as_date, quick_read
 from core.i18n import has, t
 from core.invoices.tables import PAID, STATUSES, TO_PAY, TREASURY, Invoice
 from core.payments.holds import Hold, holds_for
@@ -141,11 +141,14 @@ def _columns() -> list[Any]:
 # because building them with Piccolo's query builder (joins, aliases, the nested scope) took
 # more CPU than the database took to run them. They say what `_visible()` and `_columns()` say.
 
-VISIBLE_SQL = """i.commune = {} AND i.payer IN (
+# The unary `+` keeps SQLite (which has no statistics) off the commune's indexes: it would
+# walk every invoice or payer of the commune; the account's payers lead to their invoices by
+# the payer index, whatever the commune's size. PostgreSQL plans the same either way.
+VISIBLE_SQL = """+i.commune = {} AND i.payer IN (
     SELECT ap.payer FROM account_payer ap
     JOIN account a ON a.id = ap.account
     JOIN payer p ON p.id = ap.payer
-    WHERE ap.account = {} AND a.commune = {} AND p.commune = {})"""
+    WHERE ap.account = {} AND +a.commune = {} AND +p.commune = {})"""
 
 # Every tab's count and, row by row, what is still due: an overpaid invoice does not lower the
 # others'.
@@ -223,14 +226,14 @@ async def list_invoices(
     scope = _scope_args(commune_id, account_id)
     counts = {status: 0 for status in STATUSES}
     due = 0
-    for row in await Invoice.raw(SUMMARY_SQL, *scope):
+    for row in await quick_read(SUMMARY_SQL, *scope):
         counts[row["status"]] = counts.get(row["status"], 0) + int(row["invoices"])
         if row["status"] == TO_PAY:
             due = _int(row["due"])
     total = counts[tab]
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(max(page, 1), pages)
-    rows = await Invoice.raw(TAB_PAGE_SQL, *scope, tab, per_page, (page - 1) * per_page)
+    rows = await quick_read(TAB_PAGE_SQL, *scope, tab, per_page, (page - 1) * per_page)
     return InvoiceList(
         status=tab,
         rows=await _views(rows),
@@ -244,7 +247,7 @@ async def list_invoices(
 
 async def get_invoice(commune_id: int, account_id: int, invoice_id: int) -> InvoiceView | None:
     """The invoice `invoice_id` if the account may see it in this commune, else None."""
-    rows = await Invoice.raw(ONE_INVOICE_SQL, *_scope_args(commune_id, account_id), invoice_id)
+    rows = await quick_read(ONE_INVOICE_SQL, *_scope_args(commune_id, account_id), invoice_id)
     row = rows[0] if rows else None
     return None if row is None else (await _views([row]))[0]
 

@@ -15,12 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core.db import as_aware
+from core.db import as_aware, quick_read
 from core.payments.tables import (
     DECLARED,
     OPEN_STATES,
     REVIEW,
-    PaymentAttemptInvoice,
 )
 
 OPEN_HOLD = dt.timedelta(hours=2)
@@ -64,7 +63,7 @@ async def holds_for(invoice_ids: Iterable[int], now: dt.datetime | None = None) 
     now = now or dt.datetime.now(dt.UTC)
     oldest = now - max(OPEN_HOLD, DECLARED_HOLD)
     states = list(HOLDING_STATES)
-    rows = await PaymentAttemptInvoice.raw(
+    rows = await quick_read(
         HOLDS_SQL.format(invoices=_placeholders(ids), states=_placeholders(states)),
         *ids,
         *states,
