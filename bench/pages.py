@@ -397,6 +397,11 @@ def spread(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
+def ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, 0 when nothing was measured (a run that got no answer)."""
+    return numerator / denominator if denominator else 0.0
+
+
 def fmt_spread(values: list[float], pattern: str = "{:.0%}") -> str:
     median, low, high = spread(values)
     return f"{pattern.format(median)} ({pattern.format(low)} to {pattern.format(high)})"
@@ -446,10 +451,10 @@ def measure_rounds(
             if t.reference:
                 fixed = loads[t.reference]
                 shares = (
-                    f"   req/s {load.requests_per_s / plain.requests_per_s:4.0%} of plain,"
-                    f" {load.requests_per_s / fixed.requests_per_s:4.0%} of fixed;"
-                    f" CPU {plain.cpu_ms / load.cpu_ms:4.0%} of plain,"
-                    f" {fixed.cpu_ms / load.cpu_ms:4.0%} of fixed"
+                    f"   req/s {ratio(load.requests_per_s, plain.requests_per_s):4.0%} of plain,"
+                    f" {ratio(load.requests_per_s, fixed.requests_per_s):4.0%} of fixed;"
+                    f" CPU {ratio(plain.cpu_ms, load.cpu_ms):4.0%} of plain,"
+                    f" {ratio(fixed.cpu_ms, load.cpu_ms):4.0%} of fixed"
                 )
             result.say(
                 f"    {t.name:<18} {load.requests_per_s:6.0f} req/s  p50 {load.p50_ms:6.1f} ms"
@@ -500,10 +505,12 @@ def summarise(result: EngineResult, pages: list[Target]) -> None:
             continue
         reference = t.reference
         rounds = result.rounds
-        rate_plain = [r[t.name].requests_per_s / r["plain text"].requests_per_s for r in rounds]
-        rate_fixed = [r[t.name].requests_per_s / r[reference].requests_per_s for r in rounds]
-        cpu_plain = [r["plain text"].cpu_ms / r[t.name].cpu_ms for r in rounds]
-        cpu_fixed = [r[reference].cpu_ms / r[t.name].cpu_ms for r in rounds]
+        rate_plain = [
+            ratio(r[t.name].requests_per_s, r["plain text"].requests_per_s) for r in rounds
+        ]
+        rate_fixed = [ratio(r[t.name].requests_per_s, r[reference].requests_per_s) for r in rounds]
+        cpu_plain = [ratio(r["plain text"].cpu_ms, r[t.name].cpu_ms) for r in rounds]
+        cpu_fixed = [ratio(r[reference].cpu_ms, r[t.name].cpu_ms) for r in rounds]
         p99 = [r[t.name].p99_ms for r in rounds]
         result.say(f"    {t.name}:")
         result.say(
