@@ -97,3 +97,28 @@ async def test_statements_per_page_are_few_and_do_not_grow_with_invoices(
         for _ in range(10):
             await add_invoice("boe", other)
     assert await statements_per_page(portal, monkeypatch, first[0]) == small
+
+
+@pytest.mark.postgres
+async def test_a_page_borrows_one_postgresql_connection(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its statements share one pooled connection: one reset, not one after each statement."""
+    payer = await sign_in(portal)
+    invoice = await add_invoice("boe", payer)
+    pool_type = type(current_engine().pool)  # type: ignore[attr-defined]
+    acquire = pool_type.acquire
+    borrowed: list[object] = []
+
+    def counting_acquire(self: Any, *args: Any, **kwargs: Any) -> Any:
+        borrowed.append(self)
+        return acquire(self, *args, **kwargs)
+
+    for path in ("/boe/factures", f"/boe/factures/{invoice}"):
+        borrowed.clear()
+        with counted_statements(monkeypatch) as statements, pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pool_type, "acquire", counting_acquire)
+            response = await portal.client.get(path)
+        assert response.status_code == 200
+        assert len(statements) > 1
+        assert len(borrowed) == 1, (path, len(borrowed), len(statements))
