@@ -54,6 +54,7 @@ from core.security import passwords  # noqa: E402
 DOCS = ROOT / "docs" / "performance.md"
 EMAIL, PASSWORD = "claire.martin@example.org", "demo-portail-2026"
 LOGIN_ACCOUNTS = 200
+LOGIN_SECONDS = 20
 
 
 def login_email(n: int) -> str:
@@ -476,10 +477,12 @@ def measure_logins(
     token = server.csrf_token()
     script.write_text(LOGIN_LUA.format(accounts=LOGIN_ACCOUNTS, password=PASSWORD, token=token))
     idle = wrk(server.base + page.path, cookie, args.seconds, args.connections, page.headers)
-    login_cmd = ["wrk", "-t1", "-c20", "--timeout", "20s", f"-d{args.seconds + 2}s",
+    # Long enough for logins to complete on a busy machine (one takes seconds there: Argon2id
+    # runs at most one per core); the page is loaded in the middle of it.
+    login_cmd = ["wrk", "-t1", "-c20", "--timeout", "30s", f"-d{LOGIN_SECONDS}s",
                  "-s", str(script), server.base + "/boe/connexion"]  # fmt: skip
     logins = subprocess.Popen(login_cmd, stdout=subprocess.PIPE, text=True)  # noqa: S603
-    time.sleep(1)
+    time.sleep((LOGIN_SECONDS - args.seconds) / 2)
     busy = wrk(server.base + page.path, cookie, args.seconds, args.connections, page.headers)
     out, _ = logins.communicate()
     done = _LOGINS.search(out)
