@@ -494,7 +494,7 @@ def measure_logins(
         f"{passwords.ARGON2_TIME_COST} p={passwords.ARGON2_PARALLELISM}), 20 at once: "
         f"{result.logins_per_s:.1f} successful logins/s, errors {result.login_errors}; "
         f"{page.name} p99 {idle.p99_ms:.1f} ms alone, {busy.p99_ms:.1f} ms during the logins "
-        f"({busy.p99_ms / idle.p99_ms:.2f}x)"
+        f"({ratio(busy.p99_ms, idle.p99_ms):.2f}x)"
     )
 
 
@@ -584,11 +584,11 @@ def measure_growth(
     seconds = asyncio.run(grow(database_url))
     wrk(server.base + page.path, cookie, 1, 8, page.headers)
     large = loads()
-    p50_ratio = statistics.median(x.p50_ms for x in large) / statistics.median(
-        x.p50_ms for x in small
+    p50_ratio = ratio(
+        statistics.median(x.p50_ms for x in large), statistics.median(x.p50_ms for x in small)
     )
-    cpu_ratio = statistics.median(x.cpu_ms for x in large) / statistics.median(
-        x.cpu_ms for x in small
+    cpu_ratio = ratio(
+        statistics.median(x.cpu_ms for x in large), statistics.median(x.cpu_ms for x in small)
     )
     lines = [
         "growth data (100 communes, 100,000 payers, 1,000,000 invoices) written in "
