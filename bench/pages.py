@@ -235,8 +235,9 @@ class Server:
 
     def pids(self) -> list[int]:
         """The serving processes: the workers when there are several, else the process."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        found = [int(p) for p in children.read_text().split()] if children.exists() else []
+        # Children of any of its threads (uvicorn's supervisor may start workers from one).
+        tasks = Path(f"/proc/{self.process.pid}/task").glob("*/children")
+        found = [int(p) for children in tasks for p in children.read_text().split()]
         workers = [
             p for p in found if "multiprocessing" in _cmdline(p) and "tracker" not in _cmdline(p)
         ]
