@@ -239,7 +239,9 @@ class Server:
         tasks = Path(f"/proc/{self.process.pid}/task").glob("*/children")
         found = [int(p) for children in tasks for p in children.read_text().split()]
         workers = [
-            p for p in found if "multiprocessing" in _cmdline(p) and "tracker" not in _cmdline(p)
+            p
+            for p in found
+            if "multiprocessing" in _cmdline(p) and "resource_tracker" not in _cmdline(p)
         ]
         return workers if self.workers > 1 and workers else [self.process.pid]
 
