@@ -77,6 +77,7 @@ from core.security.redis_throttle import RedisStore
 from core.security.throttle import DatabaseStore
 from core.settings import Settings, get_settings
 from core.setup import commune_contexts, provider_problems
+from core.web.connection import one_connection_per_request
 from core.web.dependencies import (
     provide_commune,
     provide_config,
@@ -201,6 +202,7 @@ def create_app(
                 ),
             ),
             request_cache_middleware,
+            one_connection_per_request,
         ],
         before_send=[SecurityHeaders(https=settings.base_url.startswith("https://"))],
         plugins=[HTMXPlugin()],

@@ -125,20 +125,17 @@ def check_config(path: str | None) -> int:
 
 
 def serve_portal(host: str, port: int, workers: int) -> int:
-    import uvicorn  # only `portail serve` runs a server: other commands skip its import
+    from core.server import run_server
 
     settings = Settings.from_env()
     # Fail before binding the port: a bad configuration must never half-start.
     load_checked_config(settings.config_path)
     asyncio.run(migrate(settings))
-    uvicorn.run(
-        "core.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
+    run_server(
+        host,
+        port,
         workers=workers,
         proxy_headers=settings.trust_proxy_headers,
-        log_level="info",
         log_config=access_log_config(),
     )
     return 0

@@ -7,16 +7,58 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
+import asyncpg
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
+from piccolo.querystring import QueryString
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
+
+
+class QuickRead(QueryString):
+    """A read of a few rows found by an index (a parent's page), with `{}` placeholders.
+
+    It goes through the engine's `run_querystring` like any statement, but skips Piccolo's
+    handling of nested query strings (the values are plain values). On SQLite it runs on the
+    event loop's own thread: handing a statement to aiosqlite's thread and back costs more (a
+    queue, two thread switches, the GIL passed back and forth) than SQLite takes to answer it,
+    and a WAL reader never waits for a writer. Rows come back as the driver gives them
+    (`sqlite3.Row`, asyncpg's `Record`: read by column name), values as stored (on SQLite,
+    dates and timestamps as text, booleans as integers).
+    """
+
+    def __init__(self, template: str, *args: Any) -> None:  # no super(): see above
+        self.template = template
+        self.args = list(args)
+        self.query_type = "select"
+        self.table = None
+        self._alias = None
+        self.columns = []
+
+    def compile_string(self, engine_type: str = "postgres") -> tuple[str, list[Any]]:
+        return _compiled(self.template, engine_type), list(self.args)
+
+    def __str__(self) -> str:
+        return self.template
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(template: str, engine_type: str) -> str:
+    """`{}` placeholders as the driver's: `?` for SQLite, `$1`, `$2`... for PostgreSQL."""
+    parts = template.split("{}")
+    if engine_type == "sqlite":
+        return "?".join(parts)
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
 class PortailSQLiteEngine(SQLiteEngine):
@@ -27,11 +69,32 @@ class PortailSQLiteEngine(SQLiteEngine):
       concurrent writers wait for each other instead of failing with "database is locked".
     - Reads outside a transaction share one persistent connection: Piccolo would otherwise
       open a connection (and a thread) per query, which costs more than half the throughput.
+    - A `QuickRead` outside a transaction runs at once on the loop's thread (`_quick_reader`).
     """
 
     def __init__(self, path: str) -> None:
         super().__init__(path=path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
         self._readers: dict[asyncio.AbstractEventLoop, aiosqlite.Connection] = {}
+        self._quick_readers: dict[asyncio.AbstractEventLoop, sqlite3.Connection] = {}
+
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
+        if isinstance(querystring, QuickRead) and self.current_transaction.get() is None:
+            query, args = querystring.compile_string(engine_type=self.engine_type)
+            return self._quick_reader().execute(query, args).fetchall()
+        return await super().run_querystring(querystring, in_pool)
+
+    def _quick_reader(self) -> sqlite3.Connection:
+        loop = asyncio.get_running_loop()
+        reader = self._quick_readers.get(loop)
+        if reader is None:
+            # Without Piccolo's column-type converters (half the time of a 20-row read): the
+            # callers read dates and timestamps with `core.db.as_date` / `as_aware`.
+            options = {**self.connection_kwargs, "detect_types": 0, "check_same_thread": False}
+            reader = sqlite3.connect(**options)
+            reader.row_factory = sqlite3.Row
+            reader.execute("PRAGMA foreign_keys = 1")
+            self._quick_readers[loop] = reader
+        return reader
 
     def transaction(
         self,
@@ -86,6 +149,86 @@ class PortailSQLiteEngine(SQLiteEngine):
         for reader in readers.values():
             with contextlib.suppress(Exception):
                 await reader.close()
+        quick_readers, self._quick_readers = self._quick_readers, {}
+        for quick_reader in quick_readers.values():
+            quick_reader.close()
+
+
+class RequestConnection:
+    """One pooled PostgreSQL connection for the statements of one request.
+
+    Borrowed at the request's first statement and given back when the request ends, so a page's
+    statements share one connection and asyncpg resets it once (`RESET ALL`, `UNLISTEN *`...),
+    not after each statement. Only the task that serves the request uses it: a task it starts
+    (a background check, `asyncio.gather`) copies the context variable but takes its own
+    connection from the pool, as an asyncpg connection runs one statement at a time.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._owner = asyncio.current_task()
+        self._connection: asyncpg.Connection | None = None
+
+    def usable(self) -> bool:
+        return asyncio.current_task() is self._owner
+
+    async def connection(self) -> asyncpg.Connection:
+        if self._connection is None:
+            self._connection = await self._pool.acquire()
+        return self._connection
+
+    def hand_over(self) -> asyncpg.Connection | None:
+        """The borrowed connection, for a transaction that gives it back to the pool itself:
+        a request never holds one connection while it waits for a second (the pool is small)."""
+        connection, self._connection = self._connection, None
+        return connection
+
+    async def release(self) -> None:
+        connection = self.hand_over()
+        if connection is not None:
+            await self._pool.release(connection)
+
+
+_request_connection: ContextVar[RequestConnection | None] = ContextVar(
+    "portail_request_connection", default=None
+)
+
+
+class PortailTransaction(PostgresTransaction):
+    """A transaction on the request's connection when it has one, else on a pooled one."""
+
+    async def get_connection(self) -> Any:
+        scope = _request_connection.get()
+        borrowed = scope.hand_over() if scope is not None and scope.usable() else None
+        return borrowed if borrowed is not None else await super().get_connection()
+
+
+class PortailPostgresEngine(PostgresEngine):
+    """PostgreSQL with one connection per request (`request_scope()`) instead of one per
+    statement; outside a request (background tasks, commands) it is Piccolo's engine."""
+
+    @contextlib.asynccontextmanager
+    async def request_scope(self) -> AsyncIterator[None]:
+        if self.pool is None:
+            yield
+            return
+        scope = RequestConnection(self.pool)
+        token = _request_connection.set(scope)
+        try:
+            yield
+        finally:
+            _request_connection.reset(token)
+            await scope.release()
+
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
+        scope = _request_connection.get()
+        if scope is None or not scope.usable():
+            return await super()._run_in_pool(query, args)
+        connection = await scope.connection()
+        return await connection.fetch(query, *(args or []))
+
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return PortailTransaction(engine=self, allow_nested=allow_nested)
 
 
 def engine_for(database_url: str) -> Engine:
@@ -100,5 +243,5 @@ def engine_for(database_url: str) -> Engine:
             path = "/" + path.lstrip("/")
         return PortailSQLiteEngine(path=path)
     if scheme in {"postgres", "postgresql"}:
-        return PostgresEngine(config={"dsn": database_url})
+        return PortailPostgresEngine(config={"dsn": database_url})
     raise ValueError(f"DATABASE_URL: unsupported database {scheme!r} (sqlite or postgresql)")

@@ -4,6 +4,7 @@ agents' plain texts as safe HTML paragraphs with clickable links (`rich_text`)."
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from zoneinfo import ZoneInfo
 
@@ -17,11 +18,15 @@ LOCALE = "fr_FR"
 TIMEZONE = ZoneInfo("Europe/Paris")
 
 
+# Babel takes about 100 µs per amount or date and a page shows dozens: the same few values
+# come back on every page, so their text is kept (pure functions of hashable values).
+@functools.lru_cache(maxsize=8192)
 def money(cents: int) -> str:
     """Integer cents as euros: 24311 -> '243,11 €' (with French non-breaking spaces)."""
     return format_currency(cents / 100, "EUR", locale=LOCALE)
 
 
+@functools.lru_cache(maxsize=8192)
 def date(value: dt.date | dt.datetime | None) -> str:
     if value is None:
         return ""

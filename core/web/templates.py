@@ -33,6 +33,9 @@ def build_jinja_env(
         undefined=jinja2.StrictUndefined if settings.debug else jinja2.Undefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # In production templates change only with a deployment: no stat() of the file at
+        # every render to see whether it changed.
+        auto_reload=settings.debug,
     )
     env.filters.update(money=formatting.money, date=formatting.date, datetime=formatting.datetime)
     env.filters.update(

@@ -1,0 +1,124 @@
+"""SQL statements per parents' page, counted through the engine: few, and as many with 3
+invoices as with 45 (of the parent's on other tabs, or of other payers in the database).
+
+Every statement Piccolo runs, raw SQL included, goes through `Engine.run_querystring` (or
+`run_ddl`); the test wraps both on the process's engine while one page is served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core.db import current_engine
+from core.invoices.tables import PAID, TREASURY
+from tests.integration.conftest import Portal, add_invoice, add_payer, sign_in
+
+# The session and its account; the tab counts with the sum due; the page's rows; the online
+# payments that hold them. The detail: the session, the invoice, its holds, and whether online
+# payment is suspended (read on each request: an agent's suspension shows at once).
+MAX_LIST_STATEMENTS = 4
+MAX_DETAIL_STATEMENTS = 4
+
+
+@contextlib.contextmanager
+def counted_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SQL of every statement the engine runs inside the block."""
+    engine = current_engine()
+    statements: list[str] = []
+    for name in ("run_querystring", "run_ddl"):
+        original = getattr(engine, name)
+
+        async def counting(query: Any, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            statements.append(str(query))
+            return await _original(query, *args, **kw)
+
+        monkeypatch.setattr(engine, name, counting)
+    try:
+        yield statements
+    finally:
+        monkeypatch.undo()
+
+
+PAGES = {
+    "à régler": ("/boe/factures", {}),
+    "à régler, fragment": (
+        "/boe/factures",
+        {"hx-request": "true", "hx-target": "invoice-list"},
+    ),
+    "réglées": ("/boe/factures/reglees", {}),
+    "trésorerie": ("/boe/factures/tresorerie", {}),
+}
+
+
+async def statements_per_page(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch, detail_id: int
+) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    pages = {
+        **PAGES,
+        "détail": (f"/boe/factures/{detail_id}", {}),
+        "détail, fragment": (
+            f"/boe/factures/{detail_id}",
+            {"hx-request": "true", "hx-target": "invoice-detail"},
+        ),
+    }
+    for name, (path, headers) in pages.items():
+        with counted_statements(monkeypatch) as statements:
+            response = await portal.client.get(path, headers=headers)
+        assert response.status_code == 200, (name, response.text)
+        counts[name] = len(statements)
+    return counts
+
+
+async def test_statements_per_page_are_few_and_do_not_grow_with_invoices(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payer = await sign_in(portal)
+    first = [await add_invoice("boe", payer) for _ in range(3)]
+    await add_invoice("boe", payer, status=PAID, paid=24311)
+    await add_invoice("boe", payer, status=TREASURY)
+    small = await statements_per_page(portal, monkeypatch, first[0])
+
+    for name, count in small.items():
+        limit = MAX_DETAIL_STATEMENTS if name.startswith("détail") else MAX_LIST_STATEMENTS
+        assert 0 < count <= limit, (name, count, small)
+
+    # More of the parent's invoices on every tab (more than a page of them), and other payers'.
+    for _ in range(25):
+        await add_invoice("boe", payer)
+        await add_invoice("boe", payer, status=PAID, paid=24311)
+        await add_invoice("boe", payer, status=TREASURY)
+    for ref in range(5):
+        other = await add_payer("boe", f"X{ref}", f"Famille X{ref}", f"x{ref}@example.org")
+        for _ in range(10):
+            await add_invoice("boe", other)
+    assert await statements_per_page(portal, monkeypatch, first[0]) == small
+
+
+@pytest.mark.postgres
+async def test_a_page_borrows_one_postgresql_connection(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its statements share one pooled connection: one reset, not one after each statement."""
+    payer = await sign_in(portal)
+    invoice = await add_invoice("boe", payer)
+    pool_type = type(current_engine().pool)  # type: ignore[attr-defined]
+    acquire = pool_type.acquire
+    borrowed: list[object] = []
+
+    def counting_acquire(self: Any, *args: Any, **kwargs: Any) -> Any:
+        borrowed.append(self)
+        return acquire(self, *args, **kwargs)
+
+    for path in ("/boe/factures", f"/boe/factures/{invoice}"):
+        borrowed.clear()
+        with counted_statements(monkeypatch) as statements, pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pool_type, "acquire", counting_acquire)
+            response = await portal.client.get(path)
+        assert response.status_code == 200
+        assert len(statements) > 1
+        assert len(borrowed) == 1, (path, len(borrowed), len(statements))
