@@ -27,6 +27,7 @@ from e2e.journeys import (
     assert_accessible,
     assert_fits_the_width,
     login,
+    main_menu,
     payer_address,
     payment_payer,
     url,
@@ -84,9 +85,7 @@ def test_the_header_names_the_account_holder_and_home_welcomes(
     expect(welcome).to_contain_text("payer vos factures en ligne en toute sécurité")
     assert_fits_the_width(page)
     assert_accessible(page)
-    page.get_by_role("navigation", name="Menu principal").get_by_role(
-        "link", name="Mes factures"
-    ).click()
+    main_menu(page).get_by_role("link", name="Mes factures").click()
     expect(page.locator(".site-header .account-holder")).to_contain_text("Famille Martin")
 
 
