@@ -65,7 +65,7 @@ def test_a_pg_dump_restored_into_an_empty_database_serves_the_same_portal(tmp_pa
     with postgres_database("original") as original, postgres_database("restored") as restored:
         settings = {
             "PORTAIL_CONFIG": str(DEMO_CONFIG),
-            "PORTAIL_SECRET_KEY": "backup-test-secret",
+            "PORTAIL_SECRET_KEY": "backup-test-secret-of-at-least-32-characters",
             "PORTAIL_DATA_DIR": str(tmp_path / "data"),
             "PORTAIL_OUTBOX_SENDER": "0",
         }

@@ -59,7 +59,7 @@ VIEWER_PAGES = {
 }
 CLAIRE = "claire.zqwalk@example.org"  # the walk's parent
 # Forms whose success ends the session the fuzzing goes on with.
-SESSION_ENDING = ("deconnexion",)
+SESSION_ENDING = ("deconnexion", "sessions/fermer")  # logout, "Se déconnecter partout"
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def test_the_installed_wheel_migrates_seeds_and_serves(venv: Path, tmp_path: Pat
         env = command_env(
             DATABASE_URL=database_url,
             PORTAIL_CONFIG=installed[1],
-            PORTAIL_SECRET_KEY="wheel-test-secret",
+            PORTAIL_SECRET_KEY="wheel-test-secret-of-at-least-32-characters",
             PORTAIL_BASE_URL=f"http://127.0.0.1:{port}",
             PORTAIL_DATA_DIR=str(tmp_path / "data"),
             PORTAIL_OUTBOX_SENDER="0",
