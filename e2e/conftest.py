@@ -353,6 +353,10 @@ def server_process(
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(mail_sink.port),
         "PORTAIL_OUTBOX_INTERVAL": "0.2",
+        # As behind the reverse proxy of a deployment: each test's browser comes from its own
+        # address (`X-Forwarded-For`, see `page`), so the whole suite's logins do not add up to
+        # one address's limit (60 attempts in 15 minutes) as they would from 127.0.0.1.
+        "PORTAIL_TRUSTED_PROXY_HOPS": "1",
         "PYTHONUNBUFFERED": "1",  # the log file is read while the server runs
     }
     for name in ("PORTAIL_DEBUG", "PORTAIL_DEMO", "PORTAIL_OUTBOX_SENDER", "SMTP_USER"):
@@ -450,6 +454,12 @@ def viewport(request: pytest.FixtureRequest) -> Viewport:
     return request.param  # type: ignore[no-any-return]
 
 
+# One client address per test (TEST-NET-2 and TEST-NET-3, 2 × 254 addresses).
+CLIENT_ADDRESSES = iter(
+    f"{net}.{host}" for net in ("198.51.100", "203.0.113") for host in range(1, 255)
+)
+
+
 @pytest.fixture
 def page(
     browser: Any,
@@ -463,7 +473,11 @@ def page(
     from playwright.sync_api import expect
 
     expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
-    context = browser.new_context(locale="fr-FR", **viewport.options)
+    context = browser.new_context(
+        locale="fr-FR",
+        extra_http_headers={"X-Forwarded-For": next(CLIENT_ADDRESSES)},
+        **viewport.options,
+    )
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     page = context.new_page()
     log_offset = server_process.log_size()
