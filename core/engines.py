@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
@@ -21,6 +22,8 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType, dict_factory
 from piccolo.querystring import QueryString
+
+logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -184,9 +187,22 @@ class RequestConnection:
         return connection
 
     async def release(self) -> None:
+        """Give the connection back. This runs after the response was sent: asyncpg resets the
+        connection here, and when the database went away that reset fails (asyncpg then
+        terminates the connection and re-raises). Raising further would make the ASGI server
+        close the client's keep-alive connection under its next request, so it stops here."""
         connection = self.hand_over()
-        if connection is not None:
+        if connection is None:
+            return
+        try:
             await self._pool.release(connection)
+        except (
+            OSError,  # TimeoutError included
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.InternalClientError,
+        ) as error:
+            logger.warning("PostgreSQL connection dropped when given back: %r", error)
 
 
 _request_connection: ContextVar[RequestConnection | None] = ContextVar(

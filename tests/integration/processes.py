@@ -182,6 +182,15 @@ class ServerProcess:
         path = self.tmp / "server.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
+    def warnings(self) -> str:
+        """The log's warnings, errors and exception lines, without tracebacks' frames."""
+        path = self.tmp / "server.log"
+        if not path.exists():
+            return ""
+        lines = path.read_text(errors="replace").splitlines()
+        marks = ("WARNING", "ERROR", "Exception", "Error:", "Error(")
+        return "\n".join(line for line in lines if any(mark in line for mark in marks))[-6000:]
+
 
 @contextlib.contextmanager
 def running(server: ServerProcess) -> Iterator[ServerProcess]:
