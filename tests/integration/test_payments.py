@@ -360,6 +360,8 @@ def test_only_the_services_routes_skip_csrf(pay: Payments) -> None:
         ("/{slug:str}/tipi/retour", "GET"),
         ("/{slug:str}/tipi/retour", "POST"),
         ("/{slug:str}/api/imports", "POST"),  # the import API: a key, no cookie
+        # RFC 8058 one-click unsubscribe, authorised by its signed token
+        ("/{slug:str}/actualites/desabonnement/{account_id:int}/{key:str}", "POST"),
     }
 
 
