@@ -1,10 +1,13 @@
 """Paying online: the selection of invoices, the summary, the result page, receipts, history.
 
-- `GET paiement/selection`: the invoices still to pay, grouped by régie, with checkboxes
-  (where the commune has `payment_basket`); `GET paiement/selection/resume` is the count and
-  total of one régie's selection, refreshed by htmx as boxes are ticked.
-- `GET paiement?facture=…`: the summary ("Informations pour le paiement"); `POST paiement`
-  records an attempt and sends the browser to the service, in the same tab.
+- `GET paiement/selection`: the invoices still to pay, grouped by régie (the groups with a
+  ticked invoice first), with checkboxes (where the commune has `payment_basket`);
+  `GET paiement/selection/resume` is the count and total of one régie's selection, refreshed
+  by htmx as boxes are ticked.
+- `GET paiement?facture=…`: the summary ("Informations pour le paiement"); from a régie's
+  group with nothing ticked (`?regie=…` alone), the selection again with the error naming the
+  régie. `POST paiement` records an attempt and sends the browser to the service, in the same
+  tab.
 - `GET paiement/<refdet>`: the result, which updates itself (htmx polling) until it is final;
   a paid attempt is also the receipt, with its PDF at `paiement/<refdet>/recu.pdf`.
 - `GET paiements`: the account's payments.
@@ -102,8 +105,8 @@ async def _basket_groups(
 
 def _first(groups: list[dict[str, Any]], code: str | None = None) -> list[dict[str, Any]]:
     """The groups holding a ticked invoice (or régie `code`'s) first, the others after, each
-    part in its usual order: on a phone, the invoice the parent came to pay is on the first
-    screen, with its own "Continuer" button."""
+    part in its usual order: on a phone, the group of the invoice the parent came to pay
+    starts on the first screen, and its "Continuer" is the first one reached."""
     return sorted(groups, key=lambda group: not (group["count"] or group["code"] == code))
 
 
