@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,12 +26,10 @@ class Mailer:
         to: str,
         *,
         expires_at: datetime | None = None,
-        headers: Mapping[str, str] | None = None,
         **context: object,
     ) -> None:
         """Queue the e-mail `template` to `to`; `expires_at`: when a link it carries expires
-        (the message is then not sent any more); None for a message that never expires;
-        `headers`: extra header fields (none by default)."""
+        (the message is then not sent any more); None for a message that never expires."""
         email = render_email(
             self.env, template, commune=commune.config, base_url=self.base_url, **context
         )
@@ -43,7 +40,6 @@ class Mailer:
             body_html=email.html,
             commune_id=commune.id,
             expires_at=expires_at,
-            headers=headers,
         )
 
     def link(self, commune: CommuneContext, path: str) -> str:
