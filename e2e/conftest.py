@@ -36,6 +36,7 @@ import pytest
 
 from core.mail.sink import MailSink
 from e2e import log_secrets
+from e2e.fault_plugin import install_fault_plugin
 from e2e.journeys import (
     COMMUNE,
     PAYMENT_PASSWORD,
@@ -358,6 +359,9 @@ def server_process(
         # one address's limit (60 attempts in 15 minutes) as they would from 127.0.0.1.
         "PORTAIL_TRUSTED_PROXY_HOPS": "1",
         "PYTHONUNBUFFERED": "1",  # the log file is read while the server runs
+        # The test-only plugin with failing routes (the error pages' tests), declared in a
+        # directory only this portal's processes see; the repository, for its module.
+        "PYTHONPATH": os.pathsep.join([str(install_fault_plugin(tmp / "e2e-plugins")), str(REPO)]),
     }
     for name in ("PORTAIL_DEBUG", "PORTAIL_DEMO", "PORTAIL_OUTBOX_SENDER", "SMTP_USER"):
         env.pop(name, None)  # a developer's shell must not change what is tested

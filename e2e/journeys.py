@@ -223,6 +223,9 @@ PAYMENT_SCENARIOS: dict[str, tuple[str, tuple[tuple[str, int] | tuple[str, int, 
     "lost": ("boe", (("CANT", 7654),)),
     "tipi": ("aure", (("MULTI", 8765), ("MULTI", 1999))),
     "steps": ("boe", (("CANT", 3210),)),
+    # The basket on a phone: the garderie's invoices come first in the usual order (oldest
+    # first), the canteen's one is paid from its detail, so its group must be moved up.
+    "order": ("boe", (("PERI", 1310), ("PERI", 1320), ("PERI", 1330), ("CANT", 1340))),
     # Accessibility: the summary of 51,10 €, a refused then a pending payment, tap targets.
     "a11y": ("boe", (("CANT", 5110), ("CANT", 990), ("PERI", 1200))),
     # More invoices than a page holds (PER_PAGE, 20): the pagination.

@@ -482,6 +482,52 @@ def test_lost_notification_result_page_updates_itself(
     expect_settled(page, server, [invoice], operation["numauto"])
 
 
+def test_the_ticked_group_comes_first_on_a_phone(
+    page: Page, server: str, viewport: Viewport
+) -> None:
+    """After "Payer la facture", the ticked invoice's group starts on the first screen and its
+    "Continuer vers le paiement" is the first in reading order; it leads to that invoice's
+    summary (the first one used to be another régie's, which answered "Sélectionnez au moins
+    une facture à payer.")."""
+    payer = payment_payer("order", viewport.name)
+    canteen = payer.invoices[-1]
+    log_in(page, server, payer)
+    open_invoice(page, server, payer, canteen)
+    page.get_by_role("link", name="Payer la facture").click()
+    expect(basket(page, "CANT").get_by_label(f"Payer la facture {canteen.number}")).to_be_checked()
+    first = page.get_by_role("button", name="Continuer vers le paiement").first
+    expect(first).to_be_visible()
+    own = basket(page, "CANT").get_by_role("button", name="Continuer vers le paiement")
+    assert own.evaluate("(own, first) => own === first", first.element_handle())
+    # The page as it opened: the group starts on the first screen (it started below 1 200 px).
+    assert page.evaluate("() => window.scrollY") == 0
+    heading = basket(page, "CANT").get_by_role("heading", name=REGIE_NAMES["CANT"])
+    bounds = heading.bounding_box()
+    screen = page.viewport_size
+    assert bounds is not None and screen is not None
+    assert bounds["y"] + bounds["height"] <= screen["height"], (bounds, screen)
+    assert_accessible(page)
+    first.click()
+    expect_summary(page, payer, [canteen])
+
+    # Back, and "Continuer" in the garderie's group, where nothing is ticked: the error names
+    # the régie, comes first and leads to the group, now first, which says it again.
+    page.go_back()
+    basket(page, "PERI").get_by_role("button", name="Continuer vers le paiement").click()
+    message = f"Sélectionnez au moins une facture de la régie « {REGIE_NAMES['PERI']} » à payer."
+    expect(page).to_have_title(re.compile(r"^Erreur – "))
+    expect(page.get_by_role("alert")).to_have_text(message)
+    expect(basket(page, "PERI").get_by_text(message)).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("alert").get_by_role("link").click()
+    expect(basket(page, "PERI")).to_be_focused()
+    box = basket(page, "PERI").get_by_label(f"Payer la facture {payer.invoices[0].number}")
+    expect(box).to_have_accessible_description(re.compile(re.escape(message) + "$"))
+    box.check()
+    basket(page, "PERI").get_by_role("button", name="Continuer vers le paiement").click()
+    expect_summary(page, payer, [payer.invoices[0]])
+
+
 def test_settled_tab_fits_the_screen(page: Page, server: str, viewport: Viewport) -> None:
     """Where paid invoices land, with their authorisation numbers: nothing wider than the screen."""
     payer = payment_payer("settled", viewport.name)

@@ -182,6 +182,9 @@ def test_news_by_email_opt_in_sending_and_unsubscribe(
     assert "Le service facturation sera fermé vendredi." in mail.text
     link = re.search(r"https?://\S+/actualites/desabonnement/\d+/[0-9a-f]+", mail.text)
     assert link, mail.text
+    # The same link for the mail client's own "Se désabonner" (RFC 8058 one-click).
+    assert mail.header("List-Unsubscribe") == [f"<{link.group(0)}>"]
+    assert mail.header("List-Unsubscribe-Post") == ["List-Unsubscribe=One-Click"]
 
     # The item is withdrawn again: the login page of the other tests stays the demo's.
     page.get_by_text("Supprimer l’actualité", exact=True).click()

@@ -8,7 +8,7 @@ and one wake-up of the sender at the end. Delivery is the background sender's jo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from core import db_bulk
 from core.mail.outbox import (
     RECIPIENT_MAX_LENGTH,
     SUBJECT_MAX_LENGTH,
+    encode_headers,
     nudge_sender,
     one_line,
     utcnow,
@@ -36,6 +37,7 @@ COLUMNS = (
     "next_attempt_at",
     "sent_at",
     "last_error",
+    "headers",
 )
 
 
@@ -73,6 +75,8 @@ class Message:
     subject: str
     body_text: str
     body_html: str = ""
+    headers: Mapping[str, str] | None = None
+    """Extra header fields (`core.mail.outbox.encode_headers`)."""
 
 
 async def enqueue_many(messages: Iterable[Message], *, commune_id: int | None = None) -> int:
@@ -105,6 +109,7 @@ async def enqueue_many(messages: Iterable[Message], *, commune_id: int | None = 
                 now,
                 None,
                 "",
+                encode_headers(message.headers),
             )
         )
     await db_bulk.insert_many("outbound_email", COLUMNS, rows)

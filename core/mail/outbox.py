@@ -9,14 +9,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 from core.mail.tables import OutboundEmail
 
 SUBJECT_MAX_LENGTH = 300
 RECIPIENT_MAX_LENGTH = 254
+# A message's extra headers (`List-Unsubscribe`...): a field name as RFC 5322 allows (letters,
+# digits, hyphens here), never one the sender writes itself; a value on one line of at most
+# 998 characters, without any control character (a CR or LF would start a header of its own).
+HEADER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,75}")
+HEADER_VALUE_MAX_LENGTH = 998
+RESERVED_HEADERS = frozenset(
+    {
+        "bcc",
+        "cc",
+        "content-transfer-encoding",
+        "content-type",
+        "date",
+        "from",
+        "message-id",
+        "mime-version",
+        "reply-to",
+        "return-path",
+        "sender",
+        "subject",
+        "to",
+    }
+)
+# C0 and C1 controls, and the Unicode line and paragraph separators (`str.splitlines` breaks
+# there, and so may a header folder).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 # Senders waiting for a wake-up, each with the event loop its event belongs to. A plain
 # module-level asyncio.Event would be bound to the first loop that waits on it.
@@ -37,11 +64,13 @@ async def enqueue(
     body_html: str = "",
     commune_id: int | None = None,
     expires_at: datetime | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> None:
     """Store a pending e-mail, in the current transaction if there is one, and wake the sender.
 
     `expires_at`: when the message is no longer worth sending (the expiry of the link it
     carries); the sender then marks it expired instead. None (receipts, alerts): never.
+    `headers`: extra header fields (see `encode_headers`); ValueError for an unsafe one.
     """
     recipient = recipient.strip()
     if (
@@ -65,11 +94,45 @@ async def enqueue(
             sent_at=None,
             last_error="",
             expires_at=expires_at,
+            headers=encode_headers(headers),
         )
     )
     # Inside a transaction the row is not visible yet: the sender re-checks shortly after a
     # wake-up, and on SQLite its write transaction waits for ours to commit anyway.
     nudge_sender()
+
+
+def encode_headers(headers: Mapping[str, str] | None) -> str:
+    """Extra header fields as stored in `outbound_email.headers` (JSON; "" for none).
+
+    ValueError for a name that is not a plain field name or that the sender writes itself
+    (From, Subject...), and for a value with a control character (CR, LF...) or too long: a
+    header can never smuggle another one in."""
+    if not headers:
+        return ""
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not HEADER_NAME.fullmatch(name) or name.lower() in RESERVED_HEADERS:
+            raise ValueError(f"invalid e-mail header name: {name!r}")
+        if not isinstance(value, str) or _CONTROL.search(value):
+            raise ValueError(f"invalid value for the e-mail header {name}: {value!r}")
+        if not value.strip() or len(value) > HEADER_VALUE_MAX_LENGTH:
+            raise ValueError(f"empty or too long value for the e-mail header {name}")
+        if any(known.lower() == name.lower() for known in checked):
+            raise ValueError(f"e-mail header given twice: {name}")
+        checked[name] = value
+    return json.dumps(checked, ensure_ascii=False)
+
+
+def decode_headers(stored: str) -> dict[str, str]:
+    """The extra header fields of a stored message, checked again as `encode_headers` does."""
+    if not stored:
+        return {}
+    headers = json.loads(stored)
+    if not isinstance(headers, dict):
+        raise ValueError("stored e-mail headers are not an object")
+    encode_headers(headers)
+    return headers
 
 
 def one_line(text: str) -> str:

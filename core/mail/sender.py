@@ -7,7 +7,8 @@ one by one in a worker thread; a failure schedules the next attempt with exponen
 (capped at one hour), for `settings.outbox_give_up_days` days, after which the message is marked
 failed (`portail outbox retry --failed` puts it back). A message whose `expires_at` has passed
 (its link is no longer valid) is marked expired instead of being sent. A sent or expired
-message keeps no body: the UPDATE that marks it blanks its text and HTML.
+message keeps no body: the UPDATE that marks it blanks its text, HTML and extra headers (the
+news' List-Unsubscribe carries a link).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import emails
 from emails.backend.smtp import SMTPBackend
 
 from core import db
-from core.mail.outbox import utcnow, wakeups
+from core.mail.outbox import decode_headers, utcnow, wakeups
 from core.mail.tables import OutboundEmail
 from core.settings import Settings
 
@@ -57,6 +58,7 @@ class _Claimed:
     attempts: int
     created_at: datetime
     requeued_at: datetime | None
+    headers: str
 
     @property
     def retrying_since(self) -> datetime:
@@ -143,6 +145,7 @@ class OutboxSender:
                     OutboundEmail.attempts,
                     OutboundEmail.created_at,
                     OutboundEmail.requeued_at,
+                    OutboundEmail.headers,
                 )
                 .where((OutboundEmail.status == "pending") & (OutboundEmail.next_attempt_at <= now))
                 .order_by(OutboundEmail.id)
@@ -167,6 +170,7 @@ class OutboxSender:
                 # The message went out: no copy of its links stays at rest.
                 OutboundEmail.body_text: "",
                 OutboundEmail.body_html: "",
+                OutboundEmail.headers: "",
                 OutboundEmail.attempts: message.attempts + 1,
                 OutboundEmail.last_error: "",
             }
@@ -250,6 +254,7 @@ class OutboxSender:
             html=message.body_html or None,
             mail_from=self.settings.mail_from,
             message_id=self._message_id(message),
+            headers=decode_headers(message.headers) or None,
         )
         response = mail.send(to=message.recipient, smtp=backend)
         if response is None:
@@ -268,6 +273,7 @@ async def _expire(now: datetime) -> None:
                 OutboundEmail.status: "expired",
                 OutboundEmail.body_text: "",
                 OutboundEmail.body_html: "",
+                OutboundEmail.headers: "",
             }
         )
         .where(

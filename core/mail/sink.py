@@ -37,6 +37,12 @@ class ReceivedMail:
     received_at: datetime
     raw: bytes = field(default=b"", repr=False)
 
+    def header(self, name: str) -> list[str]:
+        """Every value of the header field `name` ([] when it has none), unfolded and without
+        the surrounding spaces (a long value, such as a link, is folded onto a second line)."""
+        message = email.message_from_bytes(self.raw, policy=email.policy.default)
+        return [str(value).strip() for value in message.get_all(name, [])]
+
 
 def parse_mail(sender: str, recipients: list[str], raw: bytes) -> ReceivedMail:
     """Decode a raw RFC 5322 message into a `ReceivedMail`."""

@@ -29,3 +29,6 @@ class OutboundEmail(Table, tablename="outbound_email"):
     expires_at = Timestamptz(null=True, default=None)
     # When an agent put it back to waiting after a failure: the give-up period starts again.
     requeued_at = Timestamptz(null=True, default=None)
+    # Extra header fields (JSON object, "" for none), e.g. the news' List-Unsubscribe: see
+    # `core.mail.outbox.encode_headers`. Blanked with the bodies: they may carry a link.
+    headers = Text(default="")

@@ -1,5 +1,10 @@
 """The parent's side of news alerts: the choice in "Mes informations" (htmx answers with the
-section) and the unsubscribe link of each mail (no login: its key is the proof)."""
+section) and the unsubscribe link of each mail (no login: its key is the proof).
+
+The link's POST is also the RFC 8058 one-click unsubscribe: a mail client posts
+`List-Unsubscribe=One-Click` to it with no session and no CSRF token. So that POST is exempt
+from the CSRF check; the signed key in the address is what authorises it, for the page's
+button as for the mail client (a forged key changes nothing and gets the French error)."""
 
 from __future__ import annotations
 
@@ -61,7 +66,7 @@ class NewsAlertController(Controller):
         done = valid and not await services.is_subscribed(account_id)
         return _unsubscribe_page(request, commune, current_account, valid=valid, done=done)
 
-    @post("/actualites/desabonnement/{account_id:int}/{key:str}")
+    @post("/actualites/desabonnement/{account_id:int}/{key:str}", exclude_from_csrf=True)
     async def unsubscribe(
         self,
         request: Request,

@@ -32,6 +32,8 @@ from core.parents import lock_account
 
 TEMPLATE = "news_alert"
 UNSUBSCRIBE_PURPOSE = "news-unsubscribe"
+# RFC 8058: a mail client unsubscribes in one click by POSTing this body to the link.
+ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
 class NewsNotSendable(Exception):
@@ -86,6 +88,13 @@ def unsubscribe_path(secret_key: str, commune_slug: str, account_id: int) -> str
 def valid_key(secret_key: str, commune_slug: str, account_id: int, key: str) -> bool:
     expected = unsubscribe_key(secret_key, commune_slug, account_id)
     return key.isascii() and hmac.compare_digest(key, expected)
+
+
+def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
+    """The header fields of a news mail that let a mail client offer "Se désabonner" and
+    unsubscribe with a POST, without a session (RFC 2369, RFC 8058): the signed link is the
+    only authority. (The outbox refuses a value with CR/LF: no header can be smuggled in.)"""
+    return {"List-Unsubscribe": f"<{unsubscribe_url}>", "List-Unsubscribe-Post": ONE_CLICK}
 
 
 def _subscribers_of(commune_id: int) -> Any:
@@ -149,7 +158,9 @@ async def send_news(
         template = EmailTemplate(mailer.env, TEMPLATE)
         messages: list[Message] = []
         for account_id, addresses in sorted(recipients.items()):
-            path = unsubscribe_path(secret_key, commune.slug, account_id)
+            unsubscribe_link = mailer.link(
+                commune, unsubscribe_path(secret_key, commune.slug, account_id)
+            )
             email = template.render(
                 commune=commune.config,
                 base_url=mailer.base_url,
@@ -157,9 +168,13 @@ async def send_news(
                 body=news["body"],
                 published_at=news["published_at"],
                 link=mailer.link(commune, ""),
-                unsubscribe_link=mailer.link(commune, path),
+                unsubscribe_link=unsubscribe_link,
             )
-            messages.extend(Message(a, email.subject, email.text, email.html) for a in addresses)
+            headers = unsubscribe_headers(unsubscribe_link)
+            messages.extend(
+                Message(address, email.subject, email.text, email.html, headers)
+                for address in addresses
+            )
         count = await enqueue_many(messages, commune_id=commune.id)
         mailing = Mailing(sent_at=now(), recipients=count)
         await NewsMailing.insert(

@@ -1,10 +1,13 @@
 """Paying online: the selection of invoices, the summary, the result page, receipts, history.
 
-- `GET paiement/selection`: the invoices still to pay, grouped by régie, with checkboxes
-  (where the commune has `payment_basket`); `GET paiement/selection/resume` is the count and
-  total of one régie's selection, refreshed by htmx as boxes are ticked.
-- `GET paiement?facture=…`: the summary ("Informations pour le paiement"); `POST paiement`
-  records an attempt and sends the browser to the service, in the same tab.
+- `GET paiement/selection`: the invoices still to pay, grouped by régie (the groups with a
+  ticked invoice first), with checkboxes (where the commune has `payment_basket`);
+  `GET paiement/selection/resume` is the count and total of one régie's selection, refreshed
+  by htmx as boxes are ticked.
+- `GET paiement?facture=…`: the summary ("Informations pour le paiement"); from a régie's
+  group with nothing ticked (`?regie=…` alone), the selection again with the error naming the
+  régie. `POST paiement` records an attempt and sends the browser to the service, in the same
+  tab.
 - `GET paiement/<refdet>`: the result, which updates itself (htmx polling) until it is final;
   a paid attempt is also the receipt, with its PDF at `paiement/<refdet>/recu.pdf`.
 - `GET paiements`: the account's payments.
@@ -24,6 +27,7 @@ from litestar.response import Redirect, Template
 
 from core.communes.context import CommuneContext
 from core.hookspecs import PaymentStartFailed
+from core.i18n import t
 from core.invoices import pdf
 from core.invoices import services as invoices
 from core.invoices.tables import TO_PAY
@@ -73,11 +77,13 @@ async def _basket_groups(
         if regie is not None and code != regie:
             continue
         if code not in groups:
+            safe_code = re.sub(r"[^A-Za-z0-9_-]", "-", code)
             groups[code] = {
                 "code": code,
                 "name": invoice.regie_name,
+                "anchor": "basket-" + safe_code,
                 # The id of its live summary, the same in the page and in the fragment.
-                "summary_id": "basket-summary-" + re.sub(r"[^A-Za-z0-9_-]", "-", code),
+                "summary_id": "basket-summary-" + safe_code,
                 "online": provider_for_regie(commune, code) is not None,
                 "rows": [],
             }
@@ -97,6 +103,13 @@ async def _basket_groups(
     return list(groups.values())
 
 
+def _first(groups: list[dict[str, Any]], code: str | None = None) -> list[dict[str, Any]]:
+    """The groups holding a ticked invoice (or régie `code`'s) first, the others after, each
+    part in its usual order: on a phone, the group of the invoice the parent came to pay
+    starts on the first screen, and its "Continuer" is the first one reached."""
+    return sorted(groups, key=lambda group: not (group["count"] or group["code"] == code))
+
+
 class PaymentController(Controller):
     path = "/{slug:str}"
 
@@ -109,14 +122,7 @@ class PaymentController(Controller):
             target = f"paiement?facture={selected[0]}" if selected else "factures"
             return Redirect(path=commune.url(target), status_code=303)
         groups = await _basket_groups(commune, account, selected)
-        return page(
-            request,
-            commune,
-            "payments/selection.html",
-            account=account,
-            current_path=commune.url("factures"),
-            groups=groups,
-        )
+        return _selection_page(request, commune, account, _first(groups))
 
     @get("/paiement/selection/resume", name="payment_selection_summary")
     async def selection_summary(
@@ -133,7 +139,24 @@ class PaymentController(Controller):
     async def summary(
         self, request: Request, commune: CommuneContext, account: SignedIn
     ) -> Response[Any]:
-        return await _summary_page(request, commune, account, _selected(request))
+        selected = _selected(request)
+        regie = request.query_params.get("regie")
+        if not selected and regie and commune.config.payment_basket:
+            # "Continuer" pressed in a régie's group with nothing ticked: the selection again,
+            # the error naming that régie and tied to its group.
+            groups = await _basket_groups(commune, account, [])
+            empty = next((group for group in groups if group["code"] == regie), None)
+            if empty is not None:
+                return _selection_page(
+                    request,
+                    commune,
+                    account,
+                    _first(groups, regie),
+                    error_group=empty,
+                    error=t("payments.basket.empty_regie", regie=empty["name"]),
+                    status_code=422,
+                )
+        return await _summary_page(request, commune, account, selected)
 
     @post("/paiement", name="payment_start")
     async def start(
@@ -212,6 +235,29 @@ async def _own_attempt(
             record_refusal(request, "foreign_object", account=account.account_id)
         raise NotFoundException()
     return attempt
+
+
+def _selection_page(
+    request: Request,
+    commune: CommuneContext,
+    account: SignedIn,
+    groups: list[dict[str, Any]],
+    *,
+    error_group: dict[str, Any] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> Template:
+    return page(
+        request,
+        commune,
+        "payments/selection.html",
+        account=account,
+        current_path=commune.url("factures"),
+        groups=groups,
+        error_group=error_group,
+        error=error,
+        status_code=status_code,
+    )
 
 
 async def _summary_page(

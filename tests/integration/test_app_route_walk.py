@@ -125,6 +125,10 @@ CSRF_EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/{slug:str}/tipi/retour"): "TIPI's form posts it back",
     ("POST", "/{slug:str}/tipi/retour"): "TIPI's form posts it back",
     ("POST", "/{slug:str}/api/imports"): "an API key in a header, no cookie",
+    (
+        "POST",
+        "/{slug:str}/actualites/desabonnement/{account_id:int}/{key:str}",
+    ): "RFC 8058 one-click unsubscribe, authorised by its signed token",
 }
 
 # Tables a GET may write, and why; every other table must keep every row as it was.

@@ -232,3 +232,58 @@ async def test_the_unsubscribe_link_works_without_logging_in(portal: Portal) -> 
     assert (await portal.post_form(other_commune, {}, form_page=link)).status_code == 404
     assert (await portal.client.get(link[:-1] + "0")).status_code in (404,)
     assert await services.is_subscribed(claire)
+
+
+async def one_click(portal: Portal, path: str) -> httpx.Response:
+    """What a mail client does for RFC 8058: a bare POST, no cookie, no CSRF token."""
+    portal.client.cookies.clear()
+    return await portal.client.post(
+        path,
+        content=services.ONE_CLICK,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+
+
+async def test_news_mails_offer_one_click_unsubscribe(portal: Portal) -> None:
+    """RFC 2369 / RFC 8058: each news mail names its signed unsubscribe link in
+    `List-Unsubscribe`, and `List-Unsubscribe-Post` says a bare POST to it unsubscribes."""
+    claire = await subscribe(portal, CLAIRE, "P1", "papa@example.org")
+    boe = commune_of(portal, "boe")
+    await portal.deliver()  # the activation's mail, before the news
+    news_id = await announcements.add_news(boe.id, "Tarifs", "Les tarifs changent.")
+    await services.send_news(
+        boe, news_id, app_mailer(portal), portal.settings.secret_key, Actor.command_line()
+    )
+    for address in (CLAIRE, "papa@example.org"):
+        mail = await portal.mail_to(address, "Tarifs")
+        link = UNSUBSCRIBE_LINK.search(mail.text)
+        assert link, mail.text
+        assert mail.header("List-Unsubscribe") == [f"<{link.group(0)}>"]
+        assert mail.header("List-Unsubscribe-Post") == ["List-Unsubscribe=One-Click"]
+    # The other mails (here the activation's) carry no such header.
+    others = [m for m in portal.sink.messages if "Tarifs" not in m.subject]
+    assert others
+    assert all(not m.header("List-Unsubscribe") for m in others)
+    assert all(not m.header("List-Unsubscribe-Post") for m in others)
+    # Sent: the stored rows keep neither the bodies nor the headers' link.
+    assert {row["headers"] for row in await outbox()} == {""}
+
+    path = link.group(0).removeprefix(portal.settings.base_url)
+    # A forged or another commune's key: the French error, nothing changed.
+    forged = re.sub(r"/desabonnement/\d+/", f"/desabonnement/{claire + 1}/", path)
+    for bad in (
+        forged,
+        path[:-1] + ("0" if path[-1] != "0" else "1"),
+        path.replace("/boe/", "/aure/"),
+    ):
+        refused = await one_click(portal, bad)
+        assert refused.status_code == 404
+        assert "Ce lien de désabonnement n’est pas valide." in refused.text
+    assert await services.is_subscribed(claire)
+
+    done = await one_click(portal, path)
+    assert done.status_code == 200 and "C’est fait" in done.text
+    assert not await services.is_subscribed(claire)
+    again = await one_click(portal, path)  # a client may post twice: still done
+    assert again.status_code == 200 and not await services.is_subscribed(claire)

@@ -284,6 +284,70 @@ async def test_enqueue_rejects_header_injection(clean_db: db.Engine) -> None:
     assert row["subject"] == "Ligne 1 Bcc: x@example.org"
 
 
+async def test_extra_headers_are_sent_then_blanked(clean_db: db.Engine, mailbox: MailSink) -> None:
+    unsubscribe = "<https://portail.example.org/boe/actualites/desabonnement/7/abc>"
+    await enqueue(
+        "parent@example.org",
+        "Actualité",
+        "Corps",
+        headers={
+            "List-Unsubscribe": unsubscribe,
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    await enqueue("other@example.org", "Sans en-tête", "Corps")
+    [with_headers, without] = await rows()
+    assert without["headers"] == ""  # the default: none
+    assert "List-Unsubscribe-Post" in with_headers["headers"]
+    assert await OutboxSender(settings_for(mailbox.port)).deliver_due() == 2
+    mail = mailbox.wait_for(lambda m: m.subject == "Actualité", timeout=5)
+    assert mail.header("List-Unsubscribe") == [unsubscribe]
+    assert mail.header("List-Unsubscribe-Post") == ["List-Unsubscribe=One-Click"]
+    plain = mailbox.wait_for(lambda m: m.subject == "Sans en-tête", timeout=5)
+    assert plain.header("List-Unsubscribe") == plain.header("List-Unsubscribe-Post") == []
+    # Sent: the link in the header is not kept at rest, as the bodies' are not.
+    assert [row["headers"] for row in await rows()] == ["", ""]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"List-Unsubscribe": "<https://x.example/u>\r\nBcc: victim@example.org"},
+        {"List-Unsubscribe": "<https://x.example/u>\nBcc: victim@example.org"},
+        {"List-Unsubscribe": "<https://x.example/u>\rBcc: victim@example.org"},
+        {"List-Unsubscribe": "<https://x.example/u>\u2028Bcc: victim@example.org"},
+        {"List-Unsubscribe": "<https://x.example/u>\x85Bcc: victim@example.org"},
+        {"List-Unsubscribe": "<https://x.example/u>\x00"},
+        {"List-Unsubscribe": ""},
+        {"List-Unsubscribe": "x" * 999},
+        {"Bcc": "victim@example.org"},
+        {"from": "someone@example.org"},
+        {"X-Test\r\nBcc": "victim@example.org"},
+        {"X-Test: x": "y"},
+        {"": "y"},
+        {"List-Unsubscribe": "<a>", "list-unsubscribe": "<b>"},
+    ],
+)
+async def test_extra_headers_cannot_inject_anything(
+    clean_db: db.Engine, headers: dict[str, str]
+) -> None:
+    with pytest.raises(ValueError, match="header"):
+        await enqueue("parent@example.org", "Sujet", "Corps", headers=headers)
+    assert await rows() == []
+
+
+async def test_a_tampered_stored_header_is_not_sent(clean_db: db.Engine, mailbox: MailSink) -> None:
+    """A row changed in the database after the checks (by hand, say) is checked again."""
+    await enqueue("parent@example.org", "Sujet", "Corps", headers={"X-Test": "ok"})
+    await OutboundEmail.update(
+        {OutboundEmail.headers: '{"X-Test": "ok\\r\\nBcc: victim@example.org"}'}, force=True
+    )
+    assert await OutboxSender(settings_for(mailbox.port)).deliver_due() == 0
+    [row] = await rows()
+    assert row["status"] == "pending" and "header" in row["last_error"]
+    assert mailbox.messages == []
+
+
 def test_retry_delay_grows_and_is_capped() -> None:
     assert retry_delay(1) == timedelta(seconds=30)
     assert retry_delay(2) == timedelta(seconds=60)

@@ -360,6 +360,8 @@ def test_only_the_services_routes_skip_csrf(pay: Payments) -> None:
         ("/{slug:str}/tipi/retour", "GET"),
         ("/{slug:str}/tipi/retour", "POST"),
         ("/{slug:str}/api/imports", "POST"),  # the import API: a key, no cookie
+        # RFC 8058 one-click unsubscribe, authorised by its signed token
+        ("/{slug:str}/actualites/desabonnement/{account_id:int}/{key:str}", "POST"),
     }
 
 
@@ -479,6 +481,51 @@ async def test_a_basket_of_two_invoices_is_one_payment(pay: Payments) -> None:
     refdet = (await pay.attempt(idop))["refdet"]
     result = await pay.client.get(f"/boe/paiement/{refdet}")
     assert "paiement par prélèvement" in result.text
+
+
+def _group_order(html: str) -> list[str]:
+    """The selection page's régies, in reading order."""
+    return re.findall(r'<h2 id="basket-title-\d+">([^<]+)</h2>', html)
+
+
+async def test_the_group_of_the_ticked_invoice_comes_first(pay: Payments) -> None:
+    payer = await sign_in(pay.portal, "boe", CLAIRE)
+    cant = await add_invoice("boe", payer, "CANT-1", regie="CANT", amount=1000)
+    gard = await add_invoice("boe", payer, "GARD-1", regie="GARD", amount=1000)
+    usual = _group_order((await pay.client.get("/boe/paiement/selection")).text)
+    assert sorted(usual) == ["Cantine", "Garderie"]
+    for ticked, code in ((cant, "Cantine"), (gard, "Garderie")):
+        selection = await pay.client.get(f"/boe/paiement/selection?facture={ticked}")
+        order = _group_order(selection.text)
+        assert order[0] == code, order
+        assert order[1:] == [other for other in usual if other != code]
+        # Its "Continuer" is the page's first: the first form is the ticked group's.
+        first_form = selection.text.split('<form method="get"', 2)[1]
+        assert f'value="{ticked}" id="pay-{ticked}" checked' in first_form
+        assert first_form.index(f"pay-{ticked}") < first_form.index("Continuer vers le paiement")
+
+
+async def test_continuing_with_nothing_ticked_names_the_regie(pay: Payments) -> None:
+    payer = await sign_in(pay.portal, "boe", CLAIRE)
+    cant = await add_invoice("boe", payer, "CANT-1", regie="CANT", amount=1000)
+    await add_invoice("boe", payer, "GARD-1", regie="GARD", amount=1000)
+    response = await pay.client.get("/boe/paiement?regie=GARD")
+    assert response.status_code == 422
+    html = response.text
+    message = "Sélectionnez au moins une facture de la régie « Garderie » à payer."
+    assert "<title>Erreur – Payer plusieurs factures" in html
+    # The error first, linked to its group, which comes first and says it again; the group's
+    # boxes are described by it.
+    assert f'role="alert">\n  <p><a href="#basket-GARD">{message}</a>' in html
+    assert _group_order(html)[0] == "Garderie"
+    assert f'<p class="field__error" id="basket-GARD-error">{message}</p>' in html
+    assert html.count('aria-describedby="basket-GARD-error"') == 1  # the one garderie box
+    assert f'id="pay-{cant}">' in html  # the canteen's box, unticked and undescribed
+    assert not await PaymentAttempt.count()
+    # A régie the parent has nothing to pay for: the general message, as before.
+    unknown = await pay.client.get("/boe/paiement?regie=NOPE")
+    assert unknown.status_code == 409
+    assert "Sélectionnez au moins une facture à payer." in unknown.text
 
 
 async def test_what_cannot_be_paid_together_says_why(pay: Payments) -> None:
