@@ -107,6 +107,7 @@ async def test_a_direct_debit_is_marked_in_its_row_with_its_date(portal: Portal)
     )
     await add_invoice("boe", payer, "R-DEBIT-UNDATED", direct_debit=True)
     await add_invoice("boe", payer, "R-PLAIN")
+    await add_invoice("boe", payer, "R-SENT", status=TREASURY, direct_debit=True)
 
     rows = rows_of((await portal.client.get("/boe/factures")).text)
     assert "Prélèvement automatique le 10/12/2026" in rows["R-DEBIT"]
@@ -115,6 +116,9 @@ async def test_a_direct_debit_is_marked_in_its_row_with_its_date(portal: Portal)
     assert DEBIT_MARK in rows["R-DEBIT-UNDATED"]
     assert "Prélèvement automatique le" not in rows["R-DEBIT-UNDATED"]
     assert DEBIT_MARK not in rows["R-PLAIN"]
+    # Sent to the treasury, it is no longer taken by direct debit.
+    treasury = rows_of((await portal.client.get("/boe/factures/tresorerie")).text)
+    assert DEBIT_MARK not in treasury["R-SENT"]
     # Never late: the commune takes it.
     assert "En retard" not in rows["R-DEBIT"]
     # The detail agrees: no online payment.
