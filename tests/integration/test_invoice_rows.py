@@ -223,6 +223,14 @@ async def test_a_payment_of_the_portal_gives_its_means_reference_and_receipt(
     # The receipt link opens.
     receipt = await portal.client.get("/boe/paiement/20261105CARDCARDCARD")
     assert receipt.status_code == 200
+    # The detail says the same.
+    detail = (await portal.client.get(f"/boe/factures/{by_debit}")).text
+    assert "<dd>Paiement en ligne, par prélèvement</dd>" in detail
+    assert "<dt>Référence du paiement</dt><dd>20261105DEBTDEBTDEBT (<a" in detail
+    assert 'href="/boe/paiement/20261105DEBTDEBTDEBT">voir le reçu</a>' in detail
+    other = (await portal.client.get(f"/boe/factures/{by_other}")).text
+    assert "<dd>Paiement en ligne, par carte bancaire</dd>" in other
+    assert "THEM" not in other and "Référence du paiement" not in other
 
 
 async def test_a_second_account_of_the_payer_sees_the_means_but_not_the_receipt(
