@@ -211,10 +211,14 @@ ACCEPTED_CARD = "4242 4242 4242 4242"
 REFUSED_CARD = "4000 0000 0000 0002"
 RECEIPT_SUBJECT = "Reçu de votre paiement de"
 
-# Scenario -> (commune, its invoices as (régie, cents), or (régie, cents, authorisation number)
-# for one already paid online). Every scenario has its own payer and account per viewport, so
-# payments never share an invoice.
-PAYMENT_SCENARIOS: dict[str, tuple[str, tuple[tuple[str, int] | tuple[str, int, str], ...]]] = {
+# An invoice to seed: (régie, cents) to pay; (régie, cents, authorisation number) already paid
+# online; (régie, cents, reference, mode, direct debit) paid in that mode ("chèque"...) or, with
+# no mode, still to pay (on direct debit if True).
+Seed = tuple[str, int] | tuple[str, int, str] | tuple[str, int, str, str, bool]
+
+# Scenario -> (commune, its invoices). Every scenario has its own payer and account per
+# viewport, so payments never share an invoice.
+PAYMENT_SCENARIOS: dict[str, tuple[str, tuple[Seed, ...]]] = {
     "card": ("boe", (("CANT", 1234), ("CANT", 2010), ("PERI", 1500))),
     "basket": ("boe", (("CANT", 2345), ("CANT", 3456), ("PERI", 4567))),
     "refused": ("boe", (("CANT", 4321),)),
@@ -232,6 +236,19 @@ PAYMENT_SCENARIOS: dict[str, tuple[str, tuple[tuple[str, int] | tuple[str, int, 
     "pages": ("boe", tuple(("CANT", 100 + i) for i in range(21))),
     # "Réglées" after online payments, as PayFiP numbers its authorisations.
     "settled": ("boe", (("CANT", 6205, "540797953065-tip"), ("PERI", 2800, "540797953066-tip"))),
+    # The rows of "Mes factures": one on direct debit to pay, one paid in each mode.
+    "rows": (
+        "boe",
+        (
+            ("CANT", 5110, "", "", True),
+            ("CANT", 4210, "540797953067-tip"),
+            ("PERI", 2800, "CHQ-0004512", "chèque", False),
+            ("PERI", 1550, "", "espèces", False),
+            ("CANT", 3120, "TPE-118204", "carte bancaire", False),
+            ("CANT", 1875, "", "prélèvement", True),
+            ("PERI", 96000, "", "virement", False),
+        ),
+    ),
 }
 PAYMENT_OBJECTS = {
     "CANT": "Restauration scolaire",
@@ -246,7 +263,10 @@ class SeededInvoice:
     regie: str
     cents: int
     authorisation: str = ""
-    """Set for an invoice seeded as already paid online."""
+    """Set for an invoice seeded as already paid online (or the reference of one paid so)."""
+    mode: str = ""
+    """Set for an invoice seeded as paid in this mode, as a billing export words it."""
+    direct_debit: bool = False
 
 
 @dataclass(frozen=True)
@@ -290,6 +310,8 @@ class PaymentPayer:
                 i.cents,
                 PAYMENT_OBJECTS[i.regie],
                 i.authorisation,
+                i.mode,
+                i.direct_debit,
             )
             for i in self.invoices
         ]

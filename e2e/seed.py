@@ -40,7 +40,9 @@ CSV_HEADER = (
 
 
 class InvoiceRow(NamedTuple):
-    """An invoice of `invoices_csv()`; with an authorisation number, already paid online."""
+    """An invoice of `invoices_csv()`; with an authorisation number, already paid online; with a
+    mode ("chèque"...), already paid that way (the number is then its reference); on direct
+    debit (`direct_debit`), taken on its due date, or on its payment's if paid."""
 
     payer_reference: str
     payer_name: str
@@ -50,11 +52,14 @@ class InvoiceRow(NamedTuple):
     cents: int
     objet: str
     authorisation: str = ""
+    mode: str = ""
+    direct_debit: bool = False
 
 
 def invoices_csv(rows: Iterable[InvoiceRow], today: dt.date | None = None) -> str:
     """A billing export of these invoices, issued 20 days ago and due in 30 days; the ones with
-    an authorisation number were paid online yesterday, the others are still to pay."""
+    an authorisation number or a mode were paid yesterday (online unless a mode is given), the
+    others are still to pay."""
     today = today or dt.date.today()
     issued = (today - dt.timedelta(days=20)).strftime("%d/%m/%Y")
     due = (today + dt.timedelta(days=30)).strftime("%d/%m/%Y")
@@ -62,13 +67,16 @@ def invoices_csv(rows: Iterable[InvoiceRow], today: dt.date | None = None) -> st
     lines = [CSV_HEADER]
     for row in rows:
         amount = f"{row.cents // 100},{row.cents % 100:02d}"
-        if row.authorisation:
-            settlement = f"{amount};réglée;{paid_on};en ligne;{row.authorisation}"
+        paid = bool(row.authorisation or row.mode)
+        if paid:
+            mode = row.mode or "en ligne"
+            settlement = f"{amount};réglée;{paid_on};{mode};{row.authorisation}"
         else:
             settlement = ";à régler;;;"
+        debit = f"oui;{paid_on if paid else due}" if row.direct_debit else "non;"
         lines.append(
             f"{row.payer_reference};{row.payer_name};{row.email};{row.regie};{row.number};;"
-            f"{row.objet};{issued};{due};{amount};{settlement};non;"
+            f"{row.objet};{issued};{due};{amount};{settlement};{debit}"
         )
     return "\n".join(lines) + "\n"
 

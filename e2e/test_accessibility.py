@@ -478,7 +478,10 @@ def test_keyboard_only_from_activation_to_a_paid_invoice(
     assert_prints_on_one_page(page)  # the receipt
     press_on(page, "Voir mes factures réglées")
     expect(page).to_have_url(url(server, "factures/reglees"))
-    detail = page.get_by_role("link", name=row.number).get_attribute("href")
+    # Exact: the row's PDF and receipt links name the invoice too.
+    detail = page.get_by_role("link", name=f"Facture {row.number}", exact=True).get_attribute(
+        "href"
+    )
     assert detail
     page.goto(server + detail)  # the invoice's own page
     assert_prints_on_one_page(page)

@@ -57,7 +57,10 @@ def test_parent_space_journey(
     assert_accessible(page)
     page.get_by_role("link", name=re.compile(r"^Réglées")).click()
     expect(page).to_have_url(url(server, "factures/reglees"))
-    expect(page.get_by_role("link", name="PERI-2026-0902")).to_be_visible()
+    expect(page.get_by_role("link", name="Facture PERI-2026-0902", exact=True)).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile("PERI-2026-0902"))).to_contain_text(
+        "Réglé par virement le 02/11/2026"
+    )
     assert_accessible(page)
     page.get_by_role("link", name=re.compile(r"^En trésorerie")).click()
     expect(page).to_have_url(url(server, "factures/tresorerie"))

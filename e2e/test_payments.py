@@ -216,15 +216,23 @@ def receipts_to(mail_sink: MailSink, payer: PaymentPayer) -> list[ReceivedMail]:
 
 
 def expect_settled(
-    page: Page, server: str, invoices: list[SeededInvoice], authorisation: str
+    page: Page,
+    server: str,
+    invoices: list[SeededInvoice],
+    authorisation: str,
+    means: str = "par carte",
 ) -> None:
-    """The invoices are in "Réglées", paid online with the authorisation number."""
+    """The invoices are in "Réglées", paid online (by card, or `means`) with the authorisation
+    number and a link to the receipt."""
     page.get_by_role("link", name="Voir mes factures réglées").click()
     expect(page).to_have_url(url(server, "factures/reglees"))
     for invoice in invoices:
         row = page.get_by_role("row").filter(has=page.get_by_role("link", name=invoice.number))
-        expect(row).to_contain_text("Paiement en ligne")
+        expect(row).to_contain_text(f"Réglé en ligne {means} le ")
         expect(row).to_contain_text(authorisation)
+        expect(
+            row.get_by_role("link", name=f"Reçu du paiement de la facture n° {invoice.number}")
+        ).to_be_visible()
         expect(row).to_contain_text(money(invoice.cents))
     assert_fits_the_width(page)
 
@@ -401,7 +409,7 @@ def test_pay_by_direct_debit(
     authorisation = paid_operation(simulator, refdet, "V")["numauto"]
     mail = wait_for_receipt(mail_sink, payer, invoice.cents)
     assert_in_mail(mail, "Mode de paiement : prélèvement")
-    expect_settled(page, server, [invoice], authorisation)
+    expect_settled(page, server, [invoice], authorisation, "par prélèvement")
 
 
 def test_tipi_payment_is_declared_until_confirmed(
@@ -537,6 +545,6 @@ def test_settled_tab_fits_the_screen(page: Page, server: str, viewport: Viewport
     expect(page).to_have_url(url(server, "factures/reglees"))
     for invoice in payer.invoices:
         row = page.get_by_role("row").filter(has=page.get_by_role("link", name=invoice.number))
-        expect(row).to_contain_text("Paiement en ligne")
+        expect(row).to_contain_text("Réglé en ligne le ")  # imported: no payment of the portal
         expect(row).to_contain_text(invoice.authorisation)
     assert_fits_the_width(page)

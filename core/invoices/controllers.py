@@ -141,6 +141,9 @@ async def _list_page(
         # caption says which page); after a tab, it stays on the tab (same id, kept by htmx).
         focus_table=fragment and request.headers.get("hx-trigger") in PAGINATION_LINKS,
         listing=listing,
+        # Direct-debit invoices are marked where the prélèvement plugin keeps them from online
+        # payment (elsewhere they are paid like any other).
+        direct_debit=commune.enabled("prelevement"),
         tab=status,
         tab_urls=urls,
         list_url=urls[status],

@@ -24,11 +24,13 @@ from core.db import as_date, quick_read
 from core.i18n import has, t
 from core.invoices.tables import PAID, STATUSES, TO_PAY, TREASURY, Invoice
 from core.payments.holds import Hold, holds_for
+from core.payments.tables import DIRECT_DEBIT_RESULTS
 from core.web.formatting import TIMEZONE
 from core.web.identity import SignedIn
 
 PER_PAGE = 20
 ONLINE_PAYMENT_MODE = "en_ligne"  # core.invoices.modes.ONLINE
+CARD, DIRECT_DEBIT = "carte", "prelevement"  # core.invoices.modes.CARD, DIRECT_DEBIT
 
 __all__ = [
     "PAID",
@@ -76,6 +78,11 @@ class InvoiceView:
     payer_name: str
     overdue: bool = False
     payment_hold: Hold | None = None  # an online payment in progress, declared or in review
+    # The portal's online payment that settled the invoice, if any: by card or direct debit
+    # ("carte", "prelevement"), and its reference (refdet) when the viewing account made it
+    # (its receipt is theirs alone).
+    online_means: str = ""
+    receipt_refdet: str = ""
 
     @property
     def remaining_cents(self) -> int:
@@ -85,6 +92,14 @@ class InvoiceView:
     @property
     def paid_online(self) -> bool:
         return self.payment_mode == ONLINE_PAYMENT_MODE
+
+    @property
+    def settlement(self) -> str:
+        """How it was paid, as a code the list words ("cheque", "en_ligne_carte"...): the
+        payment mode, with the means of the portal's online payment when it is known."""
+        if self.paid_online and self.online_means:
+            return f"{self.payment_mode}_{self.online_means}"
+        return self.payment_mode
 
     @property
     def payment_mode_label(self) -> str:
@@ -162,17 +177,36 @@ SUMMARY_SQL = f"""SELECT i.status, COUNT(*) AS invoices,
         AS due
 FROM invoice i WHERE {VISIBLE_SQL} GROUP BY i.status"""  # noqa: S608 (no value in the text)
 
-ROWS_SQL = f"""SELECT i.id, i.number, i.payment_reference, i.object, i.issued_on, i.due_on,
+_ROW_COLUMNS = """i.id, i.number, i.payment_reference, i.object, i.issued_on, i.due_on,
     i.amount_cents, i.paid_cents, i.status, i.paid_on, i.payment_mode, i.authorisation_number,
     i.direct_debit, i.debit_on, i.pdf_path,
-    r.code AS regie_code, r.name AS regie_name, p.name AS payer_name
-FROM invoice i JOIN regie r ON r.id = i.regie JOIN payer p ON p.id = i.payer
+    r.code AS regie_code, r.name AS regie_name, p.name AS payer_name"""
+_ROW_TABLES = "invoice i JOIN regie r ON r.id = i.regie JOIN payer p ON p.id = i.payer"
+
+ROWS_SQL = f"""SELECT {_ROW_COLUMNS},
+    NULL AS attempt_refdet, NULL AS attempt_result, NULL AS attempt_account
+FROM {_ROW_TABLES} WHERE {VISIBLE_SQL}"""  # noqa: S608 (no value in the text)
+
+# With the online payment that settled the invoice, if any: at most one (a unique index on the
+# settled links), found by that index. Only "Réglées" and the detail show it: the other tabs
+# do not pay for the joins.
+SETTLED_ROWS_SQL = f"""SELECT {_ROW_COLUMNS},
+    pa.refdet AS attempt_refdet, pa.result_code AS attempt_result, pa.account AS attempt_account
+FROM {_ROW_TABLES}
+LEFT JOIN payment_attempt_invoice pai ON pai.invoice = i.id AND pai.settled
+LEFT JOIN payment_attempt pa ON pa.id = pai.attempt
 WHERE {VISIBLE_SQL}"""  # noqa: S608 (no value in the text)
 
-TAB_PAGE_SQL = f"""{ROWS_SQL} AND i.status = {{}}
+TAB_PAGE_SQL = {
+    tab: f"""{SETTLED_ROWS_SQL if tab == PAID else ROWS_SQL} AND i.status = {{}}
 ORDER BY i.issued_on DESC, i.id DESC LIMIT {{}} OFFSET {{}}"""
+    for tab in STATUSES
+}
 
-ONE_INVOICE_SQL = ROWS_SQL + " AND i.id = {}"
+ONE_INVOICE_SQL = SETTLED_ROWS_SQL + " AND i.id = {}"
+
+
+NO_ATTEMPT = {"attempt_refdet": None, "attempt_result": None, "attempt_account": None}
 
 
 def _scope_args(commune_id: int, account_id: int) -> list[int]:
@@ -180,8 +214,9 @@ def _scope_args(commune_id: int, account_id: int) -> list[int]:
     return [commune_id, account_id, commune_id, commune_id]
 
 
-def _view(row: dict[str, Any], on: dt.date) -> InvoiceView:
+def _view(row: dict[str, Any], on: dt.date, account_id: int | None) -> InvoiceView:
     due_on = as_date(row["due_on"])
+    refdet = row["attempt_refdet"] or ""
     status = row["status"]
     direct_debit = bool(row["direct_debit"])
     amount, paid = int(row["amount_cents"]), int(row["paid_cents"])
@@ -204,6 +239,12 @@ def _view(row: dict[str, Any], on: dt.date) -> InvoiceView:
         regie_code=row["regie_code"] or "",
         regie_name=row["regie_name"] or "",
         payer_name=row["payer_name"] or "",
+        online_means=(
+            (DIRECT_DEBIT if row["attempt_result"] in DIRECT_DEBIT_RESULTS else CARD)
+            if refdet
+            else ""
+        ),
+        receipt_refdet=refdet if refdet and row["attempt_account"] == account_id else "",
         # A direct debit is taken by the commune: the parent is never late with it.
         overdue=(
             status == TO_PAY
@@ -238,10 +279,10 @@ async def list_invoices(
     total = counts[tab]
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(max(page, 1), pages)
-    rows = await quick_read(TAB_PAGE_SQL, *scope, tab, per_page, (page - 1) * per_page)
+    rows = await quick_read(TAB_PAGE_SQL[tab], *scope, tab, per_page, (page - 1) * per_page)
     return InvoiceList(
         status=tab,
-        rows=await _views(rows),
+        rows=await _views(rows, account_id),
         total=total,
         page=page,
         per_page=per_page,
@@ -254,7 +295,7 @@ async def get_invoice(commune_id: int, account_id: int, invoice_id: int) -> Invo
     """The invoice `invoice_id` if the account may see it in this commune, else None."""
     rows = await quick_read(ONE_INVOICE_SQL, *_scope_args(commune_id, account_id), invoice_id)
     row = rows[0] if rows else None
-    return None if row is None else (await _views([row]))[0]
+    return None if row is None else (await _views([row], account_id))[0]
 
 
 async def invoice_exists(invoice_id: int) -> bool:
@@ -283,13 +324,14 @@ async def get_invoices(
         .order_by(Invoice.due_on, Invoice.issued_on, Invoice.id)
         .limit(limit)
     )
-    return await _views(rows)
+    # Not read here: the online payment that settled an invoice (these are invoices to pay).
+    return await _views([{**NO_ATTEMPT, **row} for row in rows], account_id)
 
 
-async def _views(rows: Sequence[dict[str, Any]]) -> list[InvoiceView]:
-    """Rows as views, with the online payment holding any of them."""
+async def _views(rows: Sequence[dict[str, Any]], account_id: int | None) -> list[InvoiceView]:
+    """Rows as views (as `account_id` sees them), with the online payment holding any of them."""
     on = today()
-    views = [_view(row, on) for row in rows]
+    views = [_view(row, on, account_id) for row in rows]
     holds = await holds_for(v.id for v in views if v.status == TO_PAY)
     return [replace(v, payment_hold=holds[v.id]) if v.id in holds else v for v in views]
 

@@ -27,6 +27,7 @@ from core.payments.basket import BasketError, PaymentPlan
 from core.payments.holds import holds_for
 from core.payments.tables import (
     CREATED,
+    DIRECT_DEBIT_RESULTS,
     FAILED,
     OPEN_STATES,
     PENDING,
@@ -238,7 +239,7 @@ class AttemptView:
 
     @property
     def by_direct_debit(self) -> bool:
-        return self.result_code in {"V", "Z"}
+        return self.result_code in DIRECT_DEBIT_RESULTS
 
     @property
     def invoice_numbers(self) -> str:

@@ -33,6 +33,9 @@ DECLARED = "declared"  # unsigned "paid" return (TIPI): recorded, to be confirme
 REVIEW = "review"  # something does not match: an agent must look (invoices untouched)
 
 OPEN_STATES = (CREATED, PENDING, ABANDONING)
+# The service's result codes (resultrans) of a payment, or refusal, by direct debit; the others
+# are by card.
+DIRECT_DEBIT_RESULTS = frozenset({"V", "Z"})
 STATES = (CREATED, PENDING, ABANDONING, PAID, REFUSED, ABANDONED, EXPIRED, FAILED, DECLARED, REVIEW)
 
 

@@ -38,7 +38,7 @@ async def test_demo_front_page_mailbox_and_login(
         await seed_demo(ids, data_dir=tmp_path)
         await seed_demo(ids, data_dir=tmp_path)  # idempotent
         assert await Payer.count() == 5  # through the import of examples/factures-*.csv
-        assert await Invoice.count() == 38
+        assert await Invoice.count() == 39
         statuses = {row["status"] for row in await Invoice.select(Invoice.status)}
         assert statuses == {"a_regler", "reglee", "tresorerie"}
         assert await Invoice.count().where(Invoice.direct_debit.eq(True)) == 6

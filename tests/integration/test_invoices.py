@@ -179,23 +179,25 @@ async def test_paid_tab_shows_settlement_date_mode_and_authorisation(portal: Por
         paid=5000,
         paid_on=dt.date(2026, 2, 4),
         payment_mode="cheque",
-        authorisation_number="NOT-SHOWN",
+        authorisation_number="CHQ-42",
     )
     await add_invoice("boe", payer, "P-TOPAY")
 
     html = (await portal.client.get("/boe/factures/reglees")).text
     assert "<title>Mes factures : réglées – Ville de Boé</title>" in html
     assert re.search(r'<a id="tab-reglee"[^>]*aria-current="page"', html)
-    for header in ("Réglée le", "Mode de règlement", "Montant réglé", "N°&nbsp;d’autorisation"):
+    for header in ("Règlement", "PDF"):  # how, when and the reference in one cell (issue 9)
         assert f">{header}</th>" in html
     rows = rows_of(html)
     assert len(rows) == 2
     online = next(r for r in rows if "P-ONLINE" in r)
     cheque = next(r for r in rows if "P-CHEQUE" in r)
-    assert "03/02/2026" in online and "Paiement en ligne" in online and "AUT-778899" in online
+    assert "Réglé en ligne le <span" in online and "03/02/2026" in online
+    assert "N°&nbsp;d’autorisation : " in online and "AUT-778899" in online
     assert money(24311) in online
-    assert "04/02/2026" in cheque and "Chèque" in cheque and money(5000) in cheque
-    assert "NOT-SHOWN" not in html  # an authorisation number only for online payments
+    assert "Réglé par chèque le <span" in cheque and "04/02/2026" in cheque
+    assert money(5000) in cheque
+    assert "Référence : " in cheque and "CHQ-42" in cheque  # as the import gives it
     assert "P-TOPAY" not in html
     assert "En retard" not in html and "Reste à payer :" not in html
 

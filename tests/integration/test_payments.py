@@ -430,7 +430,10 @@ async def test_pay_one_invoice_by_card(pay: Payments) -> None:
     assert receipt.content.startswith(b"%PDF") and attempt["refdet"].encode() in receipt.content
 
     paid_tab = await pay.client.get("/boe/factures/reglees")
-    assert "CANT-1" in paid_tab.text and "Paiement en ligne" in paid_tab.text
+    assert "CANT-1" in paid_tab.text and "Réglé en ligne par carte le" in paid_tab.text
+    # The payment's reference and its receipt, in the invoice's row.
+    assert f'Référence : <span class="reference">{attempt["refdet"]}</span>' in paid_tab.text
+    assert f'href="/boe/paiement/{attempt["refdet"]}"' in paid_tab.text
     history = await pay.client.get("/boe/paiements")
     assert "CANT-1" in history.text and "Paiement accepté" in history.text
 
