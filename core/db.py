@@ -120,9 +120,21 @@ def request_scope() -> contextlib.AbstractAsyncContextManager[None]:
     return contextlib.nullcontext()
 
 
+async def keep_session(connection: Any) -> None:
+    """What a pooled PostgreSQL connection runs when given back: nothing (asyncpg has already
+    rolled back a transaction left open and dropped its listeners, without a round trip).
+
+    asyncpg's default reset (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) is
+    one more round trip per request, undoing what the portal never does on a pooled connection:
+    its session advisory locks are on connections of their own (`core.leader.AdvisoryLock`),
+    the importer's lock is a transaction's (`pg_advisory_xact_lock`, released at its end); it
+    runs no `LISTEN`, no `SET` and declares no cursor outside a transaction (which ends them).
+    """
+
+
 async def open_database(engine: Engine) -> None:
     if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=2, max_size=10)
+        await engine.start_connection_pool(min_size=2, max_size=10, reset=keep_session)
     else:
         await engine.prep_database()
 
