@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 
 def as_date(value: Any) -> dt.date | None:
     """A date read back from either engine (SQLite gives ISO text); None for no date."""
-    if value is None or value == "":
+    if type(value) is str:  # SQLite's, first: a list page reads some 80 of them
+        return dt.date.fromisoformat(value[:10]) if value else None
+    if value is None:
         return None
     if isinstance(value, dt.datetime):
         return value.date()
