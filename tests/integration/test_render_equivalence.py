@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import jinja2
+import pytest
 from litestar import Litestar
 
 from core.invoices.services import today
@@ -91,3 +92,6 @@ def test_output_escape_gives_markupsafe_escape_text() -> None:
         escaped = output_escape(value)
         assert type(escaped) is str
         assert escaped == str(jinja2.utils.markupsafe.escape(value)), value
+    # Debug mode's undefined values fail as loudly as with markupsafe's escape.
+    with pytest.raises(jinja2.UndefinedError):
+        output_escape(jinja2.StrictUndefined(name="missing"))
