@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 
 def as_date(value: Any) -> dt.date | None:
     """A date read back from either engine (SQLite gives ISO text); None for no date."""
-    if value is None or value == "":
+    if type(value) is str:  # SQLite's, first: a list page reads some 80 of them
+        return dt.date.fromisoformat(value[:10]) if value else None
+    if value is None:
         return None
     if isinstance(value, dt.datetime):
         return value.date()
@@ -120,9 +122,21 @@ def request_scope() -> contextlib.AbstractAsyncContextManager[None]:
     return contextlib.nullcontext()
 
 
+async def keep_session(connection: Any) -> None:
+    """What a pooled PostgreSQL connection runs when given back: nothing (asyncpg has already
+    rolled back a transaction left open and dropped its listeners, without a round trip).
+
+    asyncpg's default reset (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) is
+    one more round trip per request, undoing what the portal never does on a pooled connection:
+    its session advisory locks are on connections of their own (`core.leader.AdvisoryLock`),
+    the importer's lock is a transaction's (`pg_advisory_xact_lock`, released at its end); it
+    runs no `LISTEN`, no `SET` and declares no cursor outside a transaction (which ends them).
+    """
+
+
 async def open_database(engine: Engine) -> None:
     if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=2, max_size=10)
+        await engine.start_connection_pool(min_size=2, max_size=10, reset=keep_session)
     else:
         await engine.prep_database()
 

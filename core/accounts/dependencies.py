@@ -7,7 +7,7 @@ from litestar import Request
 
 from core.accounts.sessions import COOKIE_NAME, signed_in
 from core.communes.context import CommuneContext
-from core.settings import Settings
+from core.web.dependencies import provide_settings
 from core.web.identity import LoginRequired, SignedIn
 
 # Where a browser whose session ended (inactivity, "Se déconnecter partout", a password
@@ -15,21 +15,24 @@ from core.web.identity import LoginRequired, SignedIn
 SESSION_ENDED_STEP = "connexion?info=session_ended"
 
 
-async def current_account(
-    request: Request, commune: CommuneContext, settings: Settings
-) -> SignedIn | None:
+# These take the settings from the portal rather than as the `settings` dependency: Litestar
+# resolves the dependencies of one level together in an anyio task group (two tasks per
+# request) when there are several, and `commune` alone resolves without one.
+
+
+async def current_account(request: Request, commune: CommuneContext) -> SignedIn | None:
     """The parent behind the session cookie, looked up once per request."""
     if "account" not in request.state:
         request.state.account = await signed_in(
-            request.cookies.get(COOKIE_NAME), commune.id, settings.session_idle_timeout
+            request.cookies.get(COOKIE_NAME),
+            commune.id,
+            provide_settings(request).session_idle_timeout,
         )
     return request.state.account
 
 
-async def require_account(
-    request: Request, commune: CommuneContext, settings: Settings
-) -> SignedIn:
-    account = await current_account(request, commune, settings)
+async def require_account(request: Request, commune: CommuneContext) -> SignedIn:
+    account = await current_account(request, commune)
     if account is None:
         ended = bool(request.cookies.get(COOKIE_NAME))
         raise LoginRequired(commune.root, SESSION_ENDED_STEP if ended else "connexion")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2_fragments.litestar import HTMXBlockTemplate
-from litestar import Request
+from litestar import MediaType, Request
 
 # What the base layout reads on every page; pages outside a commune leave them empty.
 PAGE_DEFAULTS: dict[str, Any] = {
@@ -58,6 +58,8 @@ def render(
         },
         block_name=block if fragment else None,
         status_code=status_code,
+        # Said, not guessed from the template's name (`mimetypes`) at each response.
+        media_type=MediaType.HTML,
     )
     response.headers["Vary"] = "HX-Request"
     return response

@@ -11,16 +11,18 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 from core.db import current_engine
 from core.invoices.tables import PAID, TREASURY
 from tests.integration.conftest import Portal, add_invoice, add_payer, sign_in
 
-# The session and its account; the tab counts with the sum due; the page's rows; the online
-# payments that hold them. The detail: the session, the invoice, its holds, and whether online
-# payment is suspended (read on each request: an agent's suspension shows at once).
-MAX_LIST_STATEMENTS = 4
+# The session and its account; the tab counts with the sum due and the page's rows, in one
+# statement; the online payments that hold them. The detail: the session, the invoice, its
+# holds, and whether online payment is suspended (read on each request: an agent's suspension
+# shows at once).
+MAX_LIST_STATEMENTS = 3
 MAX_DETAIL_STATEMENTS = 4
 
 
@@ -122,3 +124,34 @@ async def test_a_page_borrows_one_postgresql_connection(
         assert response.status_code == 200
         assert len(statements) > 1
         assert len(borrowed) == 1, (path, len(borrowed), len(statements))
+
+
+@pytest.mark.postgres
+async def test_a_connection_comes_back_usable_without_a_reset_round_trip(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given back to the pool, a request's connection runs no `RESET ALL` statement
+    (`core.db.keep_session`), and the next borrower gets it working, outside any transaction."""
+    payer = await sign_in(portal)
+    invoice = await add_invoice("boe", payer)
+    executed: list[str] = []
+    execute = asyncpg.connection.Connection.execute
+
+    async def recording(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        executed.append(query)
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "execute", recording)
+    for path in ("/boe/factures", f"/boe/factures/{invoice}", "/boe/factures"):
+        response = await portal.client.get(path)
+        assert response.status_code == 200, response.text
+    assert not [q for q in executed if "RESET" in q.upper() or "UNLISTEN" in q.upper()]
+    pool = current_engine().pool  # type: ignore[attr-defined]
+    connections = [await pool.acquire(timeout=5) for _ in range(pool.get_idle_size())]
+    try:
+        for connection in connections:
+            assert await connection.fetchval("SELECT 1") == 1
+            assert not connection.is_in_transaction()
+    finally:
+        for connection in connections:
+            await pool.release(connection)
