@@ -76,7 +76,7 @@ class PortailSQLiteEngine(SQLiteEngine):
     - WAL journal and a busy timeout, so readers never block writers and writers queue.
     - Every transaction is `BEGIN IMMEDIATE`: it takes the write lock up front, so two
       concurrent writers wait for each other instead of failing with "database is locked".
-    - Writes queue in the process (`_write_slot`): see `SQLiteWriter`.
+    - Writes take turns on one connection per process (`_writer()`): see `SQLiteWriter`.
     - Reads outside a transaction share one persistent connection: Piccolo would otherwise
       open a connection (and a thread) per query, which costs more than half the throughput.
     - A `QuickRead` outside a transaction runs at once on the loop's thread (`_quick_reader`).
@@ -224,9 +224,9 @@ class SQLiteWriter:
 
     async def statement(self, query: str, args: list[Any]) -> Any:
         """One write statement, committed by itself."""
-        connection = await self._connect()
         await self._take_turn()
         try:
+            connection = await self._connect()
             # The task's first step puts the statement in the thread's queue; it is scheduled
             # before the next waiter of `lock` is woken (the loop runs callbacks in order), so
             # the statement runs before that waiter's `BEGIN`, never inside its transaction.
@@ -240,9 +240,9 @@ class SQLiteWriter:
         """The connection, to this task alone until the block ends, inside a transaction
         opened by `begin` (`"BEGIN IMMEDIATE"`...); what the block leaves open when it raises
         is rolled back."""
-        connection = await self._connect()
         await self._take_turn()
         try:
+            connection = await self._connect()
             await connection.execute(begin)
             yield connection
         except BaseException:
@@ -300,13 +300,18 @@ class SQLiteWriter:
 
 
 class QueuedTransaction(SQLiteTransaction):
-    """A transaction on the process's writer connection, in its queue (`SQLiteWriter`)."""
+    """A write transaction on the process's writing connection, in its turn (`SQLiteWriter`).
+    A deferred one (a read snapshot, as an import's dry run takes) has a connection of its own,
+    as in Piccolo, so the writes of the process are not kept waiting while it reads."""
 
     __slots__ = ("_slot",)
 
     async def __aenter__(self) -> SQLiteTransaction:
         if self._parent is not None:
             return self._parent
+        self._slot = None
+        if self.transaction_type is TransactionType.deferred:
+            return await super().__aenter__()
         engine = typing.cast(PortailSQLiteEngine, self.engine)
         self._slot = engine._writer().slot(begin=f"BEGIN {self.transaction_type.value}")
         self.connection = await self._slot.__aenter__()
@@ -316,6 +321,8 @@ class QueuedTransaction(SQLiteTransaction):
     async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
         if self._parent:
             return exception is None
+        if self._slot is None:
+            return bool(await super().__aexit__(exception_type, exception, traceback))
         try:
             if exception is None and not self._committed and not self._rolled_back:
                 await self.commit()

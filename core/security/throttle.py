@@ -101,12 +101,17 @@ class DatabaseStore:
     async def hit_all(self, hits: list[tuple[str, int, int]]) -> list[int]:
         # One upsert for all the buckets: concurrent attempts (from any process) are all
         # counted and no more than `max_hits` are allowed, for one write instead of one each.
-        values = ", ".join("({}, {}, 1)" for _ in hits)
+        # Rows in bucket order: on PostgreSQL two such upserts lock shared rows in one order,
+        # so they cannot deadlock.
+        if not hits:
+            return []
+        ordered = sorted(hits)
+        values = ", ".join("({}, {}, 1)" for _ in ordered)
         rows = await Throttle.raw(
             f"INSERT INTO throttle (bucket, window_start, hits) VALUES {values} "  # noqa: S608 - placeholders only
             "ON CONFLICT (bucket, window_start) DO UPDATE SET hits = throttle.hits + 1 "
             "RETURNING bucket, hits",
-            *(value for bucket, window, _ in hits for value in (bucket, window)),
+            *(value for bucket, window, _ in ordered for value in (bucket, window)),
         )
         counts = {row["bucket"]: int(row["hits"]) for row in rows}
         return [counts[bucket] for bucket, _, _ in hits]
