@@ -252,9 +252,9 @@ class SQLiteWriter:
             self.lock.release()
 
     async def _take_turn(self) -> None:
-        if not self.lock.locked():
-            # Free: taken at once (`wait_for` would cost a turn of the loop per write). Should
-            # a released lock's next waiter not have run yet, this waits behind it, briefly.
+        if not self.lock.locked() and not getattr(self.lock, "_waiters", None):
+            # Free and no one waiting: taken at once, without suspending (`wait_for` would
+            # cost a turn of the loop per write).
             await self.lock.acquire()
             return
         try:
