@@ -256,7 +256,10 @@ async def parent_journey(
             if not await step("log in", log_in()):
                 continue
             invoices = await step("list", list_invoices())
-            if not invoices:
+            if invoices is None:  # the step failed: its cookies are gone already
+                continue
+            if not invoices:  # everything paid: nothing left to open, sign out
+                await step("log out", log_out())
                 continue
             if to_pay is None:
                 to_pay = list(invoices)

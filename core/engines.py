@@ -10,6 +10,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import typing
 from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -26,6 +27,11 @@ from piccolo.querystring import QueryString
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 15.0
+"""How long a connection waits for SQLite's write lock held by another process."""
+WRITE_QUEUE_TIMEOUT_SECONDS = 60.0
+"""How long a write waits for its turn among the process's writes (`SQLiteWriter`): a burst
+is served in order, however slowly, as PostgreSQL's pool serves it; only a write that can never
+have its turn (a transaction waiting for another write of its own process) ends in an error."""
 
 
 class QuickRead(QueryString):
@@ -70,6 +76,7 @@ class PortailSQLiteEngine(SQLiteEngine):
     - WAL journal and a busy timeout, so readers never block writers and writers queue.
     - Every transaction is `BEGIN IMMEDIATE`: it takes the write lock up front, so two
       concurrent writers wait for each other instead of failing with "database is locked".
+    - Writes take turns on one connection per process (`_writer()`): see `SQLiteWriter`.
     - Reads outside a transaction share one persistent connection: Piccolo would otherwise
       open a connection (and a thread) per query, which costs more than half the throughput.
     - A `QuickRead` outside a transaction runs at once on the loop's thread (`_quick_reader`).
@@ -79,6 +86,7 @@ class PortailSQLiteEngine(SQLiteEngine):
         super().__init__(path=path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
         self._readers: dict[asyncio.AbstractEventLoop, aiosqlite.Connection] = {}
         self._quick_readers: dict[asyncio.AbstractEventLoop, sqlite3.Connection] = {}
+        self._writers: dict[asyncio.AbstractEventLoop, SQLiteWriter] = {}
 
     async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
         if isinstance(querystring, QuickRead) and self.current_transaction.get() is None:
@@ -104,9 +112,16 @@ class PortailSQLiteEngine(SQLiteEngine):
         transaction_type: TransactionType = TransactionType.immediate,
         allow_nested: bool = True,
     ) -> SQLiteTransaction:
-        return SQLiteTransaction(
+        return QueuedTransaction(
             engine=self, transaction_type=transaction_type, allow_nested=allow_nested
         )
+
+    def _writer(self) -> SQLiteWriter:
+        loop = asyncio.get_running_loop()
+        writer = self._writers.get(loop)
+        if writer is None:
+            writer = self._writers[loop] = SQLiteWriter(self)
+        return writer
 
     async def get_connection(self) -> aiosqlite.Connection:
         connection = await aiosqlite.connect(**self.connection_kwargs)
@@ -130,7 +145,21 @@ class PortailSQLiteEngine(SQLiteEngine):
         if query_type == "generic" and query.lstrip()[:6].upper() == "SELECT":
             reader = await self._reader()
             return await reader.execute_fetchall(query, args or [])
-        return await super()._run_in_new_connection(query, args, query_type, table)
+        return await self._writer().statement(query, args or [])
+
+    async def _run_in_existing_connection(
+        self,
+        connection: Any,
+        query: str,
+        args: list[Any] | None = None,
+        query_type: str = "generic",
+        table: Any = None,
+    ) -> Any:
+        # One call to the connection's thread per statement (Piccolo makes four: a
+        # `PRAGMA foreign_keys`, which is a no-op inside a transaction and set once per
+        # connection here, then execute, fetch, close): each call waits for a turn of the event
+        # loop, and inside a write transaction that wait is spent holding SQLite's write lock.
+        return await connection.execute_fetchall(query, args or [])
 
     async def _reader(self) -> aiosqlite.Connection:
         loop = asyncio.get_running_loop()
@@ -155,6 +184,157 @@ class PortailSQLiteEngine(SQLiteEngine):
         quick_readers, self._quick_readers = self._quick_readers, {}
         for quick_reader in quick_readers.values():
             quick_reader.close()
+        writers, self._writers = self._writers, {}
+        for writer in writers.values():
+            await writer.close()
+
+
+class SQLiteWriter:
+    """The process's one writing connection to a SQLite file (per event loop), and its queue.
+
+    SQLite lets one connection write at a time, and a connection waiting for the lock sleeps
+    and retries (its busy handler): it is not woken when the lock is released, and newcomers
+    can take the lock first again and again. With a new connection per write, a burst of
+    logins had dozens of connections of two processes polling for the lock, and many waited
+    past the busy timeout ("database is locked", the French 503 page). Here one connection per
+    process competes for SQLite's lock, opened once, and the writes of the process take turns
+    on it, first come first served (`lock`):
+
+    - a transaction holds `lock` from its `BEGIN` to its end, so no other write of the
+      process enters it. Its turn may take long in a burst: each of its statements waits for
+      a turn of the event loop, SQLite's lock held meanwhile, so the transactions of a busy
+      process follow one another slowly. Its turn comes within `WRITE_QUEUE_TIMEOUT_SECONDS`,
+      then SQLite's lock, which only the other processes' one connection each can hold,
+      within `SQLITE_BUSY_TIMEOUT_SECONDS`; else "database is locked", as before;
+    - a lone write statement (most writes of a login) only takes its turn: it is handed to
+      the connection's thread while it holds `lock`, which it gives back at once. The thread
+      runs the statements one after the other, each executed and its rows fetched in one call
+      in autocommit mode: SQLite's lock is held while the statement runs, never across a turn
+      of the event loop, and the next write need not wait for the loop to see this one end.
+      (A second connection for lone statements was tried: its thread kept taking SQLite's
+      lock while the transactions' connection slept in its busy handler, and transactions
+      waited past the timeout.)
+    """
+
+    def __init__(self, engine: PortailSQLiteEngine) -> None:
+        self.engine = engine
+        self.lock = asyncio.Lock()
+        self._connecting = asyncio.Lock()
+        self._connection: aiosqlite.Connection | None = None
+
+    async def statement(self, query: str, args: list[Any]) -> Any:
+        """One write statement, committed by itself."""
+        await self._take_turn()
+        try:
+            connection = await self._connect()
+            # The task's first step puts the statement in the thread's queue; it is scheduled
+            # before the next waiter of `lock` is woken (the loop runs callbacks in order), so
+            # the statement runs before that waiter's `BEGIN`, never inside its transaction.
+            running = asyncio.ensure_future(connection.execute_fetchall(query, args))
+        finally:
+            self.lock.release()
+        return await running
+
+    @contextlib.asynccontextmanager
+    async def slot(self, begin: str) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, to this task alone until the block ends, inside a transaction
+        opened by `begin` (`"BEGIN IMMEDIATE"`...); what the block leaves open when it raises
+        is rolled back."""
+        await self._take_turn()
+        try:
+            connection = await self._connect()
+            await connection.execute(begin)
+            yield connection
+        except BaseException:
+            await self._rollback()
+            raise
+        finally:
+            self.lock.release()
+
+    async def _take_turn(self) -> None:
+        if not self.lock.locked() and not getattr(self.lock, "_waiters", None):
+            # Free and no one waiting: taken at once, without suspending (`wait_for` would
+            # cost a turn of the loop per write).
+            await self.lock.acquire()
+            return
+        try:
+            await asyncio.wait_for(self.lock.acquire(), WRITE_QUEUE_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+
+    async def _connect(self) -> aiosqlite.Connection:
+        if self._connection is not None:
+            return self._connection
+        async with self._connecting:  # two first writes at once open one connection
+            if self._connection is None:
+                pending = aiosqlite.connect(**self.engine.connection_kwargs)
+                # Nothing is left uncommitted between two writes: its thread need not keep the
+                # process alive (as the readers').
+                thread = getattr(pending, "_thread", None)
+                if thread is not None:
+                    thread.daemon = True
+                opened = await pending
+                opened.row_factory = dict_factory  # type: ignore[assignment]  # sqlite3 stubs
+                await opened.execute("PRAGMA foreign_keys = 1")
+                self._connection = opened
+            return self._connection
+
+    async def _rollback(self) -> None:
+        """Roll back what a failed transaction left open; a connection that cannot is dropped."""
+        connection = self._connection
+        if connection is None or not connection.in_transaction:
+            return
+        try:
+            await connection.execute("ROLLBACK")
+        except Exception:
+            logger.warning("SQLite writer could not roll back; reconnecting", exc_info=True)
+            self._connection = None
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+class QueuedTransaction(SQLiteTransaction):
+    """A write transaction on the process's writing connection, in its turn (`SQLiteWriter`).
+    A deferred one (a read snapshot, as an import's dry run takes) has a connection of its own,
+    as in Piccolo, so the writes of the process are not kept waiting while it reads."""
+
+    __slots__ = ("_slot",)
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        if self._parent is not None:
+            return self._parent
+        self._slot = None
+        if self.transaction_type is TransactionType.deferred:
+            return await super().__aenter__()
+        engine = typing.cast(PortailSQLiteEngine, self.engine)
+        self._slot = engine._writer().slot(begin=f"BEGIN {self.transaction_type.value}")
+        self.connection = await self._slot.__aenter__()
+        self.context = engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent:
+            return exception is None
+        if self._slot is None:
+            return bool(await super().__aexit__(exception_type, exception, traceback))
+        try:
+            if exception is None and not self._committed and not self._rolled_back:
+                await self.commit()
+        except BaseException as error:
+            await self._slot.__aexit__(type(error), error, error.__traceback__)
+            raise
+        else:
+            # An exception of the block rolls back in the slot (unless done by hand already).
+            await self._slot.__aexit__(exception_type, exception, traceback)
+        finally:
+            self.engine.current_transaction.reset(self.context)
+        return exception is None
 
 
 class RequestConnection:

@@ -83,6 +83,9 @@ class RedisStore:
                 self._went_down(error)
         return await self.fallback.hit(bucket, window, window_seconds)
 
+    async def hit_all(self, hits: list[tuple[str, int, int]]) -> list[int]:
+        return [await self.hit(*one) for one in hits]
+
     async def hits(self, bucket: str, window: int) -> int:
         if self._redis_up():
             try:

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.db import transaction
 from core.security.tables import Throttle
 
 MAX_WINDOW_SECONDS = 86_400
@@ -63,6 +62,10 @@ class ThrottleStore(Protocol):
         """Count one attempt atomically; the window's count, this one included."""
         ...
 
+    async def hit_all(self, hits: list[tuple[str, int, int]]) -> list[int]:
+        """`hit()` for each (bucket, window, window_seconds), distinct buckets; their counts."""
+        ...
+
     async def hits(self, bucket: str, window: int) -> int:
         """The window's count (0 if none)."""
         ...
@@ -85,20 +88,33 @@ class ThrottleStore(Protocol):
 
 
 class DatabaseStore:
-    """The counts in the `throttle` table: one row per bucket and window."""
+    """The counts in the `throttle` table: one row per bucket and window.
+
+    Each change is a single statement, atomic by itself on SQLite and PostgreSQL alike, and
+    not wrapped in a transaction: on SQLite a lone statement holds the write lock only while
+    it runs, where a transaction holds it across turns of the event loop (`core.engines`).
+    """
 
     async def hit(self, bucket: str, window: int, window_seconds: int) -> int:
-        # A single upsert, atomic on SQLite and PostgreSQL alike, so concurrent attempts (from
-        # any process) are all counted and no more than `max_hits` are allowed.
-        async with transaction():
-            rows = await Throttle.raw(
-                "INSERT INTO throttle (bucket, window_start, hits) VALUES ({}, {}, 1) "
-                "ON CONFLICT (bucket, window_start) DO UPDATE SET hits = throttle.hits + 1 "
-                "RETURNING hits",
-                bucket,
-                window,
-            )
-        return int(rows[0]["hits"])
+        return (await self.hit_all([(bucket, window, window_seconds)]))[0]
+
+    async def hit_all(self, hits: list[tuple[str, int, int]]) -> list[int]:
+        # One upsert for all the buckets: concurrent attempts (from any process) are all
+        # counted and no more than `max_hits` are allowed, for one write instead of one each.
+        # Rows in bucket order: on PostgreSQL two such upserts lock shared rows in one order,
+        # so they cannot deadlock.
+        if not hits:
+            return []
+        ordered = sorted(hits)
+        values = ", ".join("({}, {}, 1)" for _ in ordered)
+        rows = await Throttle.raw(
+            f"INSERT INTO throttle (bucket, window_start, hits) VALUES {values} "  # noqa: S608 - placeholders only
+            "ON CONFLICT (bucket, window_start) DO UPDATE SET hits = throttle.hits + 1 "
+            "RETURNING bucket, hits",
+            *(value for bucket, window, _ in ordered for value in (bucket, window)),
+        )
+        counts = {row["bucket"]: int(row["hits"]) for row in rows}
+        return [counts[bucket] for bucket, _, _ in hits]
 
     async def hits(self, bucket: str, window: int) -> int:
         row = (
@@ -109,22 +125,17 @@ class DatabaseStore:
         return 0 if row is None else int(row["hits"])
 
     async def reset(self, bucket: str) -> None:
-        async with transaction():
-            await Throttle.delete().where(Throttle.bucket == bucket)
+        await Throttle.delete().where(Throttle.bucket == bucket)
 
     async def refund(self, bucket: str, window: int) -> None:
-        async with transaction():
-            await Throttle.update({Throttle.hits: Throttle.hits - 1}).where(
-                (Throttle.bucket == bucket)
-                & (Throttle.window_start == window)
-                & (Throttle.hits > 0)
-            )
+        await Throttle.update({Throttle.hits: Throttle.hits - 1}).where(
+            (Throttle.bucket == bucket) & (Throttle.window_start == window) & (Throttle.hits > 0)
+        )
 
     async def purge_expired(self, cutoff: int) -> int:
-        async with transaction():
-            rows = await Throttle.raw(
-                "DELETE FROM throttle WHERE window_start < {} RETURNING id", cutoff
-            )
+        rows = await Throttle.raw(
+            "DELETE FROM throttle WHERE window_start < {} RETURNING id", cutoff
+        )
         return len(rows)
 
     async def close(self) -> None:
@@ -155,6 +166,20 @@ async def hit(bucket: str, limit: Limit, *, now: float | None = None) -> bool:
         bucket_name(bucket, limit), window_start(limit, now), limit.window_seconds
     )
     return hits <= limit.max_hits
+
+
+async def hit_all(keyed: list[tuple[str, Limit]], *, now: float | None = None) -> list[bool]:
+    """`hit()` for each (key, limit), in one write to the store; whether each is within its
+    limit. The limits must differ (each is counted once)."""
+    if len({limit.name for _, limit in keyed}) < len(keyed):
+        raise ValueError("hit_all: one key per limit")
+    counts = await _store.hit_all(
+        [
+            (bucket_name(key, limit), window_start(limit, now), limit.window_seconds)
+            for key, limit in keyed
+        ]
+    )
+    return [hits <= limit.max_hits for hits, (_, limit) in zip(counts, keyed, strict=True)]
 
 
 async def count(bucket: str, limit: Limit, *, now: float | None = None) -> int:

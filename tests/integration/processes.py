@@ -108,6 +108,7 @@ class ServerProcess:
     simulator_url: str = "http://127.0.0.1:9"
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -146,7 +147,8 @@ class ServerProcess:
     def start(self) -> None:
         log = (self.tmp / "server.log").open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - our own command
-            [str(VENV_BIN / "portail"), "serve", "--port", str(self.port)],
+            [str(VENV_BIN / "portail"), "serve", "--port", str(self.port)]
+            + (["--workers", str(self.workers)] if self.workers > 1 else []),
             env=self.env,
             cwd=self.tmp,
             stdout=log,

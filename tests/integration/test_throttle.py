@@ -170,6 +170,26 @@ async def test_concurrent_hits_never_exceed_the_limit() -> None:
 
 
 @pytest.mark.usefixtures("store")
+async def test_hit_all_counts_each_limit_in_one_write() -> None:
+    strict = Limit(name="strict", max_hits=1, window_seconds=600)
+    assert await throttle.hit_all([("k", LOGIN), ("k", strict)], now=NOW) == [True, True]
+    assert await throttle.hit_all([("k", LOGIN), ("k", strict)], now=NOW) == [True, False]
+    assert await count("k", LOGIN, now=NOW) == 2 and await count("k", strict, now=NOW) == 2
+    with pytest.raises(ValueError, match="one key per limit"):
+        await throttle.hit_all([("a", LOGIN), ("b", LOGIN)], now=NOW)
+
+
+@pytest.mark.usefixtures("store")
+async def test_concurrent_hit_alls_never_exceed_either_limit() -> None:
+    other = Limit(name="other", max_hits=5, window_seconds=600)
+    answers = await asyncio.gather(
+        *(throttle.hit_all([("k", LOGIN), ("k", other)], now=NOW) for _ in range(12))
+    )
+    assert [a[0] for a in answers].count(True) == LOGIN.max_hits
+    assert [a[1] for a in answers].count(True) == other.max_hits
+
+
+@pytest.mark.usefixtures("store")
 async def test_very_long_key_is_hashed() -> None:
     key = "x" * 1000 + "@example.fr"
     assert await hit(key, LOGIN, now=NOW)
