@@ -22,8 +22,8 @@ from tests.integration.conftest import Portal, add_invoice, add_payer, sign_in
 # statement; the online payments that hold them. The detail: the session, the invoice, its
 # holds, and whether online payment is suspended (read on each request: an agent's suspension
 # shows at once).
-MAX_LIST_STATEMENTS = 3
-MAX_DETAIL_STATEMENTS = 4
+MAX_LIST_STATEMENTS = 2
+MAX_DETAIL_STATEMENTS = 3
 
 
 @contextlib.contextmanager
