@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.accounts.tables import AccountPayer
+from core.backoffice.suspension import remember_suspensions
 from core.communes.context import CommuneContext
 from core.db import as_date, quick_read
 from core.i18n import has, t
@@ -224,15 +225,25 @@ ORDER BY r.issued_on DESC, r.id DESC"""  # noqa: S608 (no value in the text)
     for tab in STATUSES
 }
 
-# One invoice, with the online payments holding it (one row each, if any).
-ONE_INVOICE_SQL = f"""SELECT {_ROW_COLUMNS},
+# One invoice, with the online payments holding it (one row each, if any), then the commune's
+# suspensions of online payment (`core.backoffice.suspension`, read with the invoice: a round
+# trip less), as rows without an invoice id: their régie code and text, NULL elsewhere.
+_ONE_COLUMNS = f"""{_ROW_COLUMNS},
     pa.refdet AS attempt_refdet, pa.result_code AS attempt_result, pa.account AS attempt_account,
-    {HOLD_COLUMNS}
+    {HOLD_COLUMNS}"""
+_SUSPENSION_COLUMNS = ", ".join(
+    {"regie_code": "r.code"}.get(column.split()[-1].split(".")[-1], "NULL")
+    for column in _ONE_COLUMNS.split(",")
+)
+ONE_INVOICE_SQL = f"""SELECT {_ONE_COLUMNS}, NULL AS suspension
 FROM {_ROW_TABLES}
 LEFT JOIN payment_attempt_invoice pai ON pai.invoice = i.id AND pai.settled
 LEFT JOIN payment_attempt pa ON pa.id = pai.attempt
 {HOLD_JOIN.format(invoice="i.id")}
-WHERE {VISIBLE_SQL} AND i.id = {{}}"""  # noqa: S608 (no value in the text)
+WHERE {VISIBLE_SQL} AND i.id = {{}}
+UNION ALL
+SELECT {_SUSPENSION_COLUMNS}, s.message
+FROM payment_suspension s LEFT JOIN regie r ON r.id = s.regie WHERE s.commune = {{}}"""  # noqa: S608 (no value in the text)
 
 
 NO_ATTEMPT = {"attempt_refdet": None, "attempt_result": None, "attempt_account": None}
@@ -336,11 +347,21 @@ async def list_invoices(
 
 
 async def get_invoice(commune_id: int, account_id: int, invoice_id: int) -> InvoiceView | None:
-    """The invoice `invoice_id` if the account may see it in this commune, else None."""
+    """The invoice `invoice_id` if the account may see it in this commune, else None.
+
+    The commune's suspensions of online payment come with it, kept for the request's invoice
+    actions (`core.backoffice.suspension.request_suspensions`).
+    """
     now = dt.datetime.now(dt.UTC)
-    rows = await quick_read(
-        ONE_INVOICE_SQL, *hold_join_args(now), *_scope_args(commune_id, account_id), invoice_id
+    found = await quick_read(
+        ONE_INVOICE_SQL,
+        *hold_join_args(now),
+        *_scope_args(commune_id, account_id),
+        invoice_id,
+        commune_id,
     )
+    rows = [row for row in found if row["id"] is not None]
+    remember_suspensions(commune_id, [row for row in found if row["id"] is None])
     if not rows:
         return None
     holds = holds_in_rows(rows, now) if rows[0]["status"] == TO_PAY else {}

@@ -23,7 +23,7 @@ from tests.integration.conftest import Portal, add_invoice, add_payer, sign_in
 # holds, and whether online payment is suspended (read on each request: an agent's suspension
 # shows at once).
 MAX_LIST_STATEMENTS = 2
-MAX_DETAIL_STATEMENTS = 3
+MAX_DETAIL_STATEMENTS = 2
 
 
 @contextlib.contextmanager
