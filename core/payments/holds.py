@@ -53,14 +53,17 @@ WHERE pai.invoice IN ({invoices}) AND pa.state IN ({states}) AND pa.created_at >
 # The same attempts joined to the rows of a page's own statement (`HOLD_JOIN.format(invoice=
 # "i.id")`, values `hold_join_args()`): on PostgreSQL a statement less is a round trip less.
 # Only attempts that may still hold are joined (an invoice has at most a few: one row each,
-# which `holds_in_rows` folds with the rule above); the rule itself stays `hold_of`'s.
+# which `holds_in_rows` folds); the rule itself stays `hold_of`'s. The check is a correlated
+# EXISTS so that both engines go from each row to its links by the invoice index (a join on
+# the attempts' states made SQLite read every holding attempt of the database first).
 HOLD_COLUMNS = "ha.state AS hold_state, ha.created_at AS hold_created_at, ha.refdet AS hold_refdet"
 _OPEN = ", ".join(["{{}}"] * len(OPEN_STATES))
 _LASTING = ", ".join(["{{}}"] * (len(HOLDING_STATES) - len(OPEN_STATES)))
-HOLD_JOIN = f"""LEFT JOIN (payment_attempt_invoice hi JOIN payment_attempt ha ON ha.id = hi.attempt
-    AND (ha.state IN ({_OPEN}) AND ha.created_at > {{{{}}}}
-        OR ha.state IN ({_LASTING}) AND ha.created_at > {{{{}}}}))
-  ON hi.invoice = {{invoice}}"""
+HOLD_JOIN = f"""LEFT JOIN payment_attempt_invoice hi ON hi.invoice = {{invoice}} AND EXISTS (
+    SELECT 1 FROM payment_attempt x WHERE x.id = hi.attempt
+    AND (x.state IN ({_OPEN}) AND x.created_at > {{{{}}}}
+        OR x.state IN ({_LASTING}) AND x.created_at > {{{{}}}}))
+LEFT JOIN payment_attempt ha ON ha.id = hi.attempt"""
 
 
 def hold_join_args(now: dt.datetime) -> list[Any]:
