@@ -6,10 +6,10 @@ connections on it: the kernel hands each new connection to one worker waiting in
 and a keep-alive connection stays with the worker that accepted it.
 
 Each serving process builds its app through `serving_app`, which then freezes what start-up
-left (`gc.freeze()`): the collector's full collections stop walking the ~160,000 long-lived
-objects (modules, routes, templates), which took 150 to 250 ms every few seconds under load,
-a pause every request in flight waited for (the p99 of a page at 64 connections); frozen, 2 to
-15 ms (`gc.callbacks` timings, docs/performance.md "Session 5, round 2").
+left (`gc.freeze()`): the collector's full collections stop walking the ~175,000 long-lived
+objects (modules, routes, templates). Under load each took about 100 ms of CPU, once or twice
+in 8 s, a pause every request in flight waited for (the p99 of a page at 64 connections);
+frozen, about 2 ms (`gc.callbacks` timings, docs/performance.md "Session 5, round 2").
 """
 
 from __future__ import annotations
