@@ -231,6 +231,8 @@ ORDER BY r.issued_on DESC, r.id DESC"""  # noqa: S608 (no value in the text)
 _ONE_COLUMNS = f"""{_ROW_COLUMNS},
     pa.refdet AS attempt_refdet, pa.result_code AS attempt_result, pa.account AS attempt_account,
     {HOLD_COLUMNS}"""
+# The second part's columns, one per column of the first (a `UNION` matches them by position):
+# the régie's code under `regie_code`, NULL elsewhere.
 _SUSPENSION_COLUMNS = ", ".join(
     {"regie_code": "r.code"}.get(column.split()[-1].split(".")[-1], "NULL")
     for column in _ONE_COLUMNS.split(",")
