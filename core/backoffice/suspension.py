@@ -168,6 +168,17 @@ async def request_suspensions(commune_id: int) -> dict[str | None, str]:
     return cache[commune_id]
 
 
+def remember_suspensions(commune_id: int, rows: list[Any]) -> None:
+    """Keep for `request_suspensions()` the commune's suspensions another statement of this
+    request read (rows with `regie_code` and `suspension`, the text): the invoice's detail reads
+    them with the invoice. Outside a request, nothing is kept."""
+    cache = _request_cache.get()
+    if cache is not None:
+        cache[commune_id] = {
+            row["regie_code"]: row["suspension"] or default_message() for row in rows
+        }
+
+
 def cached_suspensions(commune_id: int) -> dict[str | None, str] | None:
     """What `request_suspensions()` already read in this request, or None (for sync code)."""
     cache = _request_cache.get()

@@ -19,11 +19,19 @@ from decimal import Decimal
 from typing import Any
 
 from core.accounts.tables import AccountPayer
+from core.backoffice.suspension import remember_suspensions
 from core.communes.context import CommuneContext
 from core.db import as_date, quick_read
 from core.i18n import has, t
 from core.invoices.tables import PAID, STATUSES, TO_PAY, TREASURY, Invoice
-from core.payments.holds import Hold, holds_for
+from core.payments.holds import (
+    HOLD_COLUMNS,
+    HOLD_JOIN,
+    Hold,
+    hold_join_args,
+    holds_for,
+    holds_in_rows,
+)
 from core.payments.tables import DIRECT_DEBIT_RESULTS
 from core.web.formatting import TIMEZONE
 from core.web.identity import SignedIn
@@ -203,17 +211,41 @@ ORDER BY i.issued_on DESC, i.id DESC LIMIT {{}} OFFSET {{}}"""
 _COUNTS = "".join(
     f"SUM(CASE WHEN i.status = {{}} THEN 1 ELSE 0 END) AS count_{n}, " for n in range(len(STATUSES))
 )
+# "À régler" also joins the online payments holding its rows (`core.payments.holds`), after the
+# page's LIMIT: an invoice two attempts hold comes twice, folded by `list_invoices`. The other
+# tabs have no invoice to pay, so nothing to hold.
 LIST_PAGE_SQL = {
-    tab: f"""SELECT s.*, r.* FROM (
+    tab: f"""SELECT s.*, r.*{", " + HOLD_COLUMNS if tab == TO_PAY else ""} FROM (
     SELECT {_COUNTS}SUM(CASE WHEN i.status = {{}} AND i.amount_cents > i.paid_cents
         THEN i.amount_cents - i.paid_cents ELSE 0 END) AS due
     FROM invoice i WHERE {VISIBLE_SQL}) s
 LEFT JOIN ({TAB_PAGE_SQL[tab]}) r ON 1 = 1
+{HOLD_JOIN.format(invoice="r.id") if tab == TO_PAY else ""}
 ORDER BY r.issued_on DESC, r.id DESC"""  # noqa: S608 (no value in the text)
     for tab in STATUSES
 }
 
-ONE_INVOICE_SQL = SETTLED_ROWS_SQL + " AND i.id = {}"
+# One invoice, with the online payments holding it (one row each, if any), then the commune's
+# suspensions of online payment (`core.backoffice.suspension`, read with the invoice: a round
+# trip less), as rows without an invoice id: their régie code and text, NULL elsewhere.
+_ONE_COLUMNS = f"""{_ROW_COLUMNS},
+    pa.refdet AS attempt_refdet, pa.result_code AS attempt_result, pa.account AS attempt_account,
+    {HOLD_COLUMNS}"""
+# The second part's columns, one per column of the first (a `UNION` matches them by position):
+# the régie's code under `regie_code`, NULL elsewhere.
+_SUSPENSION_COLUMNS = ", ".join(
+    {"regie_code": "r.code"}.get(column.split()[-1].split(".")[-1], "NULL")
+    for column in _ONE_COLUMNS.split(",")
+)
+ONE_INVOICE_SQL = f"""SELECT {_ONE_COLUMNS}, NULL AS suspension
+FROM {_ROW_TABLES}
+LEFT JOIN payment_attempt_invoice pai ON pai.invoice = i.id AND pai.settled
+LEFT JOIN payment_attempt pa ON pa.id = pai.attempt
+{HOLD_JOIN.format(invoice="i.id")}
+WHERE {VISIBLE_SQL} AND i.id = {{}}
+UNION ALL
+SELECT {_SUSPENSION_COLUMNS}, s.message
+FROM payment_suspension s LEFT JOIN regie r ON r.id = s.regie WHERE s.commune = {{}}"""  # noqa: S608 (no value in the text)
 
 
 NO_ATTEMPT = {"attempt_refdet": None, "attempt_result": None, "attempt_account": None}
@@ -281,9 +313,20 @@ async def list_invoices(
         raise ValueError(f"unknown invoice tab {tab!r}")
     scope = _scope_args(commune_id, account_id)
     page = max(page, 1)
+    now = dt.datetime.now(dt.UTC)
+    holding = hold_join_args(now) if tab == TO_PAY else []
     rows = await quick_read(
-        LIST_PAGE_SQL[tab], *STATUSES, TO_PAY, *scope, *scope, tab, per_page, (page - 1) * per_page
+        LIST_PAGE_SQL[tab],
+        *STATUSES,
+        TO_PAY,
+        *scope,
+        *scope,
+        tab,
+        per_page,
+        (page - 1) * per_page,
+        *holding,
     )
+    holds: dict[int, Hold] | None = holds_in_rows(rows, now) if tab == TO_PAY else {}
     summary = rows[0]
     counts = {status: _int(summary[f"count_{n}"]) for n, status in enumerate(STATUSES)}
     due = _int(summary["due"])
@@ -292,10 +335,11 @@ async def list_invoices(
     if page > pages:  # past the last page (an old link): the last one, read again
         page = pages
         rows = await quick_read(TAB_PAGE_SQL[tab], *scope, tab, per_page, (page - 1) * per_page)
-    rows = [row for row in rows if row["id"] is not None]
+        holds = None  # read apart
+    rows = _unique([row for row in rows if row["id"] is not None])
     return InvoiceList(
         status=tab,
-        rows=await _views(rows, account_id),
+        rows=await _views(rows, account_id, holds),
         total=total,
         page=page,
         per_page=per_page,
@@ -305,10 +349,30 @@ async def list_invoices(
 
 
 async def get_invoice(commune_id: int, account_id: int, invoice_id: int) -> InvoiceView | None:
-    """The invoice `invoice_id` if the account may see it in this commune, else None."""
-    rows = await quick_read(ONE_INVOICE_SQL, *_scope_args(commune_id, account_id), invoice_id)
-    row = rows[0] if rows else None
-    return None if row is None else (await _views([row], account_id))[0]
+    """The invoice `invoice_id` if the account may see it in this commune, else None.
+
+    The commune's suspensions of online payment come with it, kept for the request's invoice
+    actions (`core.backoffice.suspension.request_suspensions`).
+    """
+    now = dt.datetime.now(dt.UTC)
+    found = await quick_read(
+        ONE_INVOICE_SQL,
+        *hold_join_args(now),
+        *_scope_args(commune_id, account_id),
+        invoice_id,
+        commune_id,
+    )
+    rows = [row for row in found if row["id"] is not None]
+    remember_suspensions(commune_id, [row for row in found if row["id"] is None])
+    if not rows:
+        return None
+    holds = holds_in_rows(rows, now) if rows[0]["status"] == TO_PAY else {}
+    return (await _views(rows[:1], account_id, holds))[0]
+
+
+def _unique(rows: list[Any]) -> list[Any]:
+    """The rows in order, once each (a row joined to several holding attempts comes again)."""
+    return list({row["id"]: row for row in rows}.values())
 
 
 async def invoice_exists(invoice_id: int) -> bool:
@@ -341,11 +405,15 @@ async def get_invoices(
     return await _views([{**NO_ATTEMPT, **row} for row in rows], account_id)
 
 
-async def _views(rows: Sequence[dict[str, Any]], account_id: int | None) -> list[InvoiceView]:
-    """Rows as views (as `account_id` sees them), with the online payment holding any of them."""
+async def _views(
+    rows: Sequence[dict[str, Any]], account_id: int | None, holds: dict[int, Hold] | None = None
+) -> list[InvoiceView]:
+    """Rows as views (as `account_id` sees them), with the online payment holding any of them
+    (`holds`, when the rows' statement read them, else read here)."""
     on = today()
     views = [_view(row, on, account_id) for row in rows]
-    holds = await holds_for(v.id for v in views if v.status == TO_PAY)
+    if holds is None:
+        holds = await holds_for(v.id for v in views if v.status == TO_PAY)
     return [replace(v, payment_hold=holds[v.id]) if v.id in holds else v for v in views]
 
 

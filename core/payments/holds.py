@@ -50,9 +50,55 @@ HOLDS_SQL = """SELECT pai.invoice, pa.state, pa.created_at, pa.refdet
 FROM payment_attempt_invoice pai JOIN payment_attempt pa ON pa.id = pai.attempt
 WHERE pai.invoice IN ({invoices}) AND pa.state IN ({states}) AND pa.created_at > {{}}"""
 
+# The same attempts joined to the rows of a page's own statement (`HOLD_JOIN.format(invoice=
+# "i.id")`, values `hold_join_args()`): on PostgreSQL a statement less is a round trip less.
+# Only attempts that may still hold are joined (an invoice has at most a few: one row each,
+# which `holds_in_rows` folds); the rule itself stays `hold_of`'s. The check is a correlated
+# EXISTS so that both engines go from each row to its links by the invoice index (a join on
+# the attempts' states made SQLite read every holding attempt of the database first).
+HOLD_COLUMNS = "ha.state AS hold_state, ha.created_at AS hold_created_at, ha.refdet AS hold_refdet"
+_OPEN = ", ".join(["{{}}"] * len(OPEN_STATES))
+_LASTING = ", ".join(["{{}}"] * (len(HOLDING_STATES) - len(OPEN_STATES)))
+HOLD_JOIN = f"""LEFT JOIN payment_attempt_invoice hi ON hi.invoice = {{invoice}} AND EXISTS (
+    SELECT 1 FROM payment_attempt x WHERE x.id = hi.attempt
+    AND (x.state IN ({_OPEN}) AND x.created_at > {{{{}}}}
+        OR x.state IN ({_LASTING}) AND x.created_at > {{{{}}}}))
+LEFT JOIN payment_attempt ha ON ha.id = hi.attempt"""  # noqa: S608 (placeholders only)
+
+
+def hold_join_args(now: dt.datetime) -> list[Any]:
+    """The values of `HOLD_JOIN`'s placeholders, in order."""
+    lasting = [state for state in HOLDING_STATES if state not in OPEN_STATES]
+    return [*OPEN_STATES, now - OPEN_HOLD, *lasting, now - DECLARED_HOLD]
+
 
 def _placeholders(values: list[Any]) -> str:
     return ", ".join(["{}"] * len(values))
+
+
+def hold_of(state: str, created_at: Any, refdet: str, now: dt.datetime) -> Hold | None:
+    """The hold of one attempt in `state` created at `created_at`, or None if it has ended."""
+    created = as_aware(created_at)
+    if created is None:  # the column is NOT NULL: never, but the reader returns Optional
+        return None
+    until = created + hold_duration(state)
+    return Hold(state=state, until=until, refdet=refdet) if until > now else None
+
+
+def _keep(holds: dict[int, Hold], invoice: int, hold: Hold | None) -> None:
+    """Of several attempts holding one invoice, the one holding it longest."""
+    if hold is not None and (invoice not in holds or hold.until > holds[invoice].until):
+        holds[invoice] = hold
+
+
+def holds_in_rows(rows: Iterable[Any], now: dt.datetime) -> dict[int, Hold]:
+    """Invoice id -> its hold, from rows of a statement with `HOLD_COLUMNS` joined by id."""
+    holds: dict[int, Hold] = {}
+    for row in rows:
+        if row["hold_state"] is not None:
+            hold = hold_of(row["hold_state"], row["hold_created_at"], row["hold_refdet"], now)
+            _keep(holds, row["id"], hold)
+    return holds
 
 
 async def holds_for(invoice_ids: Iterable[int], now: dt.datetime | None = None) -> dict[int, Hold]:
@@ -71,13 +117,5 @@ async def holds_for(invoice_ids: Iterable[int], now: dt.datetime | None = None) 
     )
     holds: dict[int, Hold] = {}
     for row in rows:
-        created = as_aware(row["created_at"])
-        if created is None:  # the column is NOT NULL: never, but the reader returns Optional
-            continue
-        until = created + hold_duration(row["state"])
-        if until <= now:
-            continue
-        current = holds.get(row["invoice"])
-        if current is None or until > current.until:
-            holds[row["invoice"]] = Hold(state=row["state"], until=until, refdet=row["refdet"])
+        _keep(holds, row["invoice"], hold_of(row["state"], row["created_at"], row["refdet"], now))
     return holds

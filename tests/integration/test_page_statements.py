@@ -18,12 +18,12 @@ from core.db import current_engine
 from core.invoices.tables import PAID, TREASURY
 from tests.integration.conftest import Portal, add_invoice, add_payer, sign_in
 
-# The session and its account; the tab counts with the sum due and the page's rows, in one
-# statement; the online payments that hold them. The detail: the session, the invoice, its
-# holds, and whether online payment is suspended (read on each request: an agent's suspension
-# shows at once).
-MAX_LIST_STATEMENTS = 3
-MAX_DETAIL_STATEMENTS = 4
+# The session and its account; the tab counts with the sum due and the page's rows with the
+# online payments that hold them, in one statement. The detail: the session; the invoice with
+# its holds and whether online payment is suspended (read on each request: an agent's
+# suspension shows at once), in one statement.
+MAX_LIST_STATEMENTS = 2
+MAX_DETAIL_STATEMENTS = 2
 
 
 @contextlib.contextmanager

@@ -790,6 +790,50 @@ async def test_the_two_hour_rule(pay: Payments) -> None:
     assert (await pay.invoice(invoice_id))["paid_cents"] == 3000
 
 
+async def test_an_invoice_held_by_two_attempts_shows_the_longest_hold_once(
+    pay: Payments,
+) -> None:
+    """The list and the detail read the holds in their own statement, one row per attempt:
+    the invoice comes once, with the hold that lasts longest, on either page."""
+    invoice_id, other_id = await claire_with_invoices(pay, 3000, 1500)
+    pay.sim.state.notifications = "lose"
+    old_idop = await pay.start_payfip(invoice_id)
+    new_idop = await pay.start_payfip(other_id)  # another invoice's hold stays its own
+    # A payment declared 3 days ago (held 15 days), and one more just started on the same
+    # invoice (held 2 hours): the declared one lasts longest.
+    await PaymentAttempt.update(
+        {
+            PaymentAttempt.state: "declared",
+            PaymentAttempt.created_at: dt.datetime.now(dt.UTC) - dt.timedelta(days=3),
+        }
+    ).where(PaymentAttempt.provider_reference == old_idop)
+    newest = (
+        await PaymentAttempt.select(PaymentAttempt.id)
+        .where(PaymentAttempt.provider_reference == new_idop)
+        .first()
+    )
+    assert newest is not None
+    await PaymentAttemptInvoice.insert(
+        PaymentAttemptInvoice(attempt=newest["id"], invoice=invoice_id, amount_cents=3000)
+    )
+
+    listing = (await pay.client.get("/boe/factures")).text
+    assert listing.count(f'id="invoice-link-{invoice_id}"') == 1
+    assert listing.count("Paiement déclaré") == 1 and listing.count("Paiement en cours") == 1
+    detail = await pay.detail(invoice_id)
+    assert "le paiement doit encore être confirmé" in detail
+    assert "Payer la facture" not in detail
+    assert "en cours de traitement" in await pay.detail(other_id)
+
+    # Declared 16 days ago: over; the attempt just started holds it now.
+    await PaymentAttempt.update(
+        {PaymentAttempt.created_at: dt.datetime.now(dt.UTC) - dt.timedelta(days=16)}
+    ).where(PaymentAttempt.provider_reference == old_idop)
+    listing = (await pay.client.get("/boe/factures")).text
+    assert "Paiement déclaré" not in listing and listing.count("Paiement en cours") == 2
+    assert "en cours de traitement" in await pay.detail(invoice_id)
+
+
 async def test_two_attempts_paying_one_invoice_at_once_settle_it_once(pay: Payments) -> None:
     (invoice_id,) = await claire_with_invoices(pay, 3000)
     pay.sim.state.notifications = "lose"
