@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from core.colours import contrast_ratio
 from core.mail.sink import MailSink
@@ -350,6 +350,28 @@ def test_forms_with_errors_show_them_all_and_say_so_in_the_title(
     assert_accessible(page)
 
 
+def test_a_form_sent_before_htmx_has_loaded_still_leads_the_focus_to_its_errors(
+    page: Page, server: str, viewport: Viewport
+) -> None:
+    """On a slow connection (or a loaded machine) a keyboard user can press Enter before the
+    deferred htmx script runs: the form is then sent as a whole page, which must focus the
+    refused section as the swapped one would (this is what made the test above flaky)."""
+    log_in_as(page, server, "settled", viewport)
+    held: list[Route] = []
+    page.route("**/htmx.min.js", lambda route: held.append(route))
+    main_menu(page).get_by_role("link", name="Mes informations").click()
+    expect(page).to_have_title("Mes informations – Ville de Boé")
+    section = page.locator("#password-section")
+    section.get_by_label("Ancien mot de passe").fill("faux")
+    section.get_by_role("button", name="Changer le mot de passe").press("Enter")
+    expect(page).to_have_url(re.compile(r"/mes-informations/mot-de-passe$"))  # no htmx: a page
+    expect(page.get_by_role("heading", name="Mon mot de passe")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(section.get_by_label("Ancien mot de passe")).to_be_focused()
+    for route in held:
+        route.continue_()
+
+
 # --- Error pages and pagination --------------------------------------------------------------
 
 
@@ -449,6 +471,8 @@ def test_keyboard_only_from_activation_to_a_paid_invoice(
     # The important message opens as a dialog: closed from the keyboard, the focus stays
     # where it was, on a visible line (its ring checked), and Tab goes on from there.
     expect(page.get_by_role("dialog")).to_be_visible()
+    # htmx (a deferred script) must have run for the closing to happen in place.
+    page.wait_for_load_state()
     press_on(page, "Fermer")
     expect(page.get_by_role("dialog")).to_have_count(0)
     closed = page.locator("#important-message")
@@ -458,6 +482,7 @@ def test_keyboard_only_from_activation_to_a_paid_invoice(
     assert_focus_visible(page)
     press_on(page, "Mes factures")  # the home page's own link to the invoices
     expect(page).to_have_url(url(server, "factures"))
+    page.wait_for_load_state()  # the detail opens in place once htmx has run
     press_on(page, row.number)
     heading = page.get_by_role("heading", name=f"Facture n° {row.number}")
     expect(heading).to_be_focused()  # the detail opened in place takes the focus
