@@ -40,6 +40,7 @@ def test_parent_space_journey(
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("sera fermé du 24 décembre")
     assert_accessible(page)
+    page.wait_for_load_state()  # htmx (a deferred script) closes it in place
     dialog.get_by_role("button", name="Fermer").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
     # The keyboard focus stays where the message was, not at the top of the page.

@@ -490,6 +490,21 @@ def test_lost_notification_result_page_updates_itself(
     expect_settled(page, server, [invoice], operation["numauto"])
 
 
+# The focused checkbox (else None), or whether a basket's bar that stays at the screen's bottom
+# covers it (False: in full view).
+HIDDEN_BY_A_BAR = """() => {
+  const box = document.activeElement;
+  if (!box || box.type !== 'checkbox') return null;
+  const r = box.getBoundingClientRect();
+  if (r.top < 0 || r.bottom > innerHeight) return `off screen: ${r.top}-${r.bottom}`;
+  for (const bar of document.querySelectorAll('.basket__bar')) {
+    const b = bar.getBoundingClientRect();
+    if (r.bottom > b.top && r.top < b.bottom) return `${box.id} under a bar`;
+  }
+  return false;
+}"""
+
+
 def test_the_ticked_group_comes_first_on_a_phone(
     page: Page, server: str, viewport: Viewport
 ) -> None:
@@ -514,6 +529,35 @@ def test_the_ticked_group_comes_first_on_a_phone(
     screen = page.viewport_size
     assert bounds is not None and screen is not None
     assert bounds["y"] + bounds["height"] <= screen["height"], (bounds, screen)
+    # Its "Continuer vers le paiement" too, with the group's total, without scrolling (on a
+    # phone a bar that stays at the bottom of the screen while the group is in view), and a
+    # 44 px target.
+    button = own.bounding_box()
+    assert button is not None
+    assert button["y"] >= 0 and button["y"] + button["height"] <= screen["height"], button
+    assert button["height"] >= 44 and button["width"] >= 44, button
+    total = basket(page, "CANT").locator(".basket__total").bounding_box()
+    assert total is not None and total["y"] + total["height"] <= screen["height"], total
+    # At the group's end the bar is back in the flow, below the last invoice (covers nothing).
+    last = basket(page, "CANT").get_by_role("row").last
+    last.scroll_into_view_if_needed()
+    page.evaluate("() => window.scrollBy(0, 2000)")
+    rows_end = last.bounding_box()
+    bar = own.bounding_box()
+    assert rows_end is not None and bar is not None
+    assert bar["y"] >= rows_end["y"] + rows_end["height"], (bar, rows_end)
+    # From the top, Tab through the boxes: each scrolls clear of the bars (none hides it).
+    page.evaluate("() => window.scrollTo(0, 0)")
+    boxes = 0
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        hidden = page.evaluate(HIDDEN_BY_A_BAR)
+        assert hidden is None or hidden is False, hidden
+        boxes += hidden is False
+        if boxes == 4:  # the canteen's and the garderie's, the last one at the screen's foot
+            break
+    assert boxes == 4, boxes
+    page.evaluate("() => window.scrollTo(0, 0)")
     assert_accessible(page)
     first.click()
     expect_summary(page, payer, [canteen])

@@ -17,7 +17,8 @@ from litestar.response import File, Template
 
 from core.communes.context import CommuneContext
 from core.invoices import pdf, services
-from core.invoices.services import PAID, TO_PAY, TREASURY, InvoiceView
+from core.invoices.services import PAID, TO_PAY, TREASURY, InvoiceList, InvoiceView
+from core.payments.providers import provider_for_regie
 from core.settings import Settings
 from core.web.dependencies import record_refusal
 from core.web.identity import SignedIn
@@ -121,6 +122,20 @@ async def _visible_invoice(
     return invoice
 
 
+def _any_payable_online(commune: CommuneContext, listing: InvoiceList) -> bool:
+    """Whether "Payer plusieurs factures" leads anywhere: an invoice of the page has its
+    "Payer la facture" (`core.invoices.default_actions`: a payment service for its régie and
+    no plugin refusing it: direct debit, hold, suspension). Sync and from the rows read: a
+    suspension by the back office (its own statement) is said by the selection page."""
+    if not commune.config.payment_basket:
+        return False
+    return any(
+        services.is_payable(commune, invoice)
+        and provider_for_regie(commune, invoice.regie_code) is not None
+        for invoice in listing.rows
+    )
+
+
 async def _list_page(
     request: Request, commune: CommuneContext, account: SignedIn, status: str
 ) -> Template:
@@ -144,6 +159,7 @@ async def _list_page(
         # Direct-debit invoices are marked where the prélèvement plugin keeps them from online
         # payment (elsewhere they are paid like any other).
         direct_debit=commune.enabled("prelevement"),
+        pay_several=status == TO_PAY and _any_payable_online(commune, listing),
         tab=status,
         tab_urls=urls,
         list_url=urls[status],

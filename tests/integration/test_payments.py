@@ -565,6 +565,29 @@ async def test_what_cannot_be_paid_together_says_why(pay: Payments) -> None:
     assert "THEIRS-1" not in selection.text and "TRES-1" not in selection.text
 
 
+async def test_pay_several_is_offered_only_when_an_invoice_can_be_paid_online(
+    pay: Payments,
+) -> None:
+    payer = await sign_in(pay.portal, "boe", CLAIRE)
+    await add_invoice("boe", payer, "DEBIT-1", amount=1000, direct_debit=True)
+    await add_invoice("boe", payer, "CRECHE-1", regie="CRECHE", amount=1000)  # no service
+    held = await add_invoice("boe", payer, "CANT-1", amount=1000)
+    await pay.start_payfip(held)  # an online payment holds it now
+    html = (await pay.client.get("/boe/factures")).text
+    assert "DEBIT-1" in html and "CRECHE-1" in html and "CANT-1" in html
+    assert "Payer plusieurs factures" not in html
+    # The basket agrees: nothing it would let the parent tick.
+    assert 'name="facture"' not in (await pay.client.get("/boe/paiement/selection")).text
+
+    payable = await add_invoice("boe", payer, "CANT-2", amount=1000)
+    html = (await pay.client.get("/boe/factures")).text
+    assert html.count("Payer plusieurs factures") == 1
+    assert (
+        f'name="facture" value="{payable}"'
+        in (await pay.client.get("/boe/paiement/selection")).text
+    )
+
+
 async def test_a_regie_can_have_its_own_saisie(pay: Payments) -> None:
     (invoice_id,) = await claire_with_invoices(pay, 2000, regie="GARD")
     idop = await pay.start_payfip(invoice_id)
