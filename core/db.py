@@ -24,7 +24,13 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
-from core.engines import PortailPostgresEngine, PortailSQLiteEngine, QuickRead, engine_for
+from core.engines import (
+    POOL_MAX_SIZE,
+    PortailPostgresEngine,
+    PortailSQLiteEngine,
+    QuickRead,
+    engine_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +142,7 @@ async def keep_session(connection: Any) -> None:
 
 async def open_database(engine: Engine) -> None:
     if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=2, max_size=10, reset=keep_session)
+        await engine.start_connection_pool(min_size=2, max_size=POOL_MAX_SIZE, reset=keep_session)
     else:
         await engine.prep_database()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -50,3 +52,59 @@ async def test_a_bug_while_giving_back_still_surfaces() -> None:
     await scope.connection()
     with pytest.raises(ValueError):
         await scope.release()
+
+
+class QueuePool:
+    """A pool that, like asyncpg's, hands a returned connection to whoever asks next: a task
+    woken for it may find it taken by one that just arrived."""
+
+    def __init__(self, size: int) -> None:
+        self.free: asyncio.Queue[object] = asyncio.Queue()
+        for _ in range(size):
+            self.free.put_nowait(object())
+
+    async def acquire(self) -> object:
+        return await self.free.get()
+
+    async def release(self, connection: object) -> None:
+        self.free.put_nowait(connection)
+
+
+async def served_order(gate: asyncio.Semaphore | None) -> list[str]:
+    """One request holds the only connection and a second waits for it; a third arrives just
+    as the first gives it back. Which of the second and third gets it first?"""
+    pool = QueuePool(1)
+    served: list[str] = []
+    holding = asyncio.Event()
+    done = asyncio.Event()
+    arrivals: list[asyncio.Task[None]] = []
+
+    async def request(name: str, holds: bool = False) -> None:
+        scope = RequestConnection(pool, gate)
+        await scope.connection()
+        served.append(name)
+        if holds:
+            holding.set()
+            await done.wait()
+            # A new request arrives: its first step runs before the waiting one is woken.
+            arrivals.append(asyncio.create_task(request("newcomer")))
+        await scope.release()
+
+    first = asyncio.create_task(request("first", holds=True))
+    await holding.wait()
+    waiting = asyncio.create_task(request("waiting"))
+    await asyncio.sleep(0.01)  # it now waits for the connection
+    done.set()
+    await asyncio.gather(first, waiting)
+    await asyncio.gather(*arrivals)
+    return served
+
+
+async def test_requests_get_a_connection_in_arrival_order() -> None:
+    assert await served_order(asyncio.Semaphore(1)) == ["first", "waiting", "newcomer"]
+
+
+async def test_the_pool_alone_lets_a_newcomer_go_first() -> None:
+    """Why the gate: without it the request that waited loses to the newcomer (and at 64
+    connections on a pool of 10, some requests kept losing for seconds)."""
+    assert await served_order(None) == ["first", "newcomer", "waiting"]
