@@ -33,7 +33,9 @@ from tests.integration.processes import (
 )
 
 API_KEY = KEY_PREFIX + "une-cle-de-test-pour-les-pannes-0123456789"
-IMPORT_LINES = 20_000
+# Long enough that the write transaction is still running 0.3 s after "publishing" on a quiet
+# machine: 20,000 lines were once all written by then (the test then kills too late).
+IMPORT_LINES = 80_000
 HEADER = (
     "reference_debiteur;nom_debiteur;emails;regie;numero_facture;reference_paiement;objet;"
     "date_emission;date_echeance;montant;montant_regle;statut;date_reglement;mode_reglement;"
