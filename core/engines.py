@@ -168,16 +168,22 @@ class PortailSQLiteEngine(SQLiteEngine):
         loop = asyncio.get_running_loop()
         reader = self._readers.get(loop)
         if reader is None:
-            pending = aiosqlite.connect(**self.connection_kwargs)
-            # A read cache holds nothing to flush: its thread must not keep the process alive.
-            thread = getattr(pending, "_thread", None)
-            if thread is not None:
-                thread.daemon = True
-            reader = await pending
-            reader.row_factory = dict_factory  # type: ignore[assignment]  # sqlite3 stubs want Row
-            await reader.execute("PRAGMA foreign_keys = 1")
-            self._readers[loop] = reader
+            # A read cache holds nothing to flush.
+            reader = self._readers[loop] = await self.open_daemon_connection()
         return reader
+
+    async def open_daemon_connection(self) -> aiosqlite.Connection:
+        """A connection kept for the process's life (the readers', the writer's), rows as
+        dicts, foreign keys on. Its thread does not keep the process alive: nothing is left
+        uncommitted on it between two statements or transactions."""
+        pending = aiosqlite.connect(**self.connection_kwargs)
+        thread = getattr(pending, "_thread", None)
+        if thread is not None:
+            thread.daemon = True
+        connection = await pending
+        connection.row_factory = dict_factory  # type: ignore[assignment]  # sqlite3 stubs want Row
+        await connection.execute("PRAGMA foreign_keys = 1")
+        return connection
 
     async def close_readers(self) -> None:
         readers, self._readers = self._readers, {}
@@ -270,16 +276,7 @@ class SQLiteWriter:
             return self._connection
         async with self._connecting:  # two first writes at once open one connection
             if self._connection is None:
-                pending = aiosqlite.connect(**self.engine.connection_kwargs)
-                # Nothing is left uncommitted between two writes: its thread need not keep the
-                # process alive (as the readers').
-                thread = getattr(pending, "_thread", None)
-                if thread is not None:
-                    thread.daemon = True
-                opened = await pending
-                opened.row_factory = dict_factory  # type: ignore[assignment]  # sqlite3 stubs
-                await opened.execute("PRAGMA foreign_keys = 1")
-                self._connection = opened
+                self._connection = await self.engine.open_daemon_connection()
             return self._connection
 
     async def _rollback(self) -> None:
