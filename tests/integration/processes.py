@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from e2e.seed import InvoiceRow, invoices_csv
 from tests.conftest import TEST_ENGINE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,6 +144,21 @@ class ServerProcess:
             command, env=self.env, cwd=self.tmp, capture_output=True, timeout=300
         )
         assert done.returncode == 0, (done.stdout + done.stderr).decode(errors="replace")
+
+    def seed(self, rows: list[InvoiceRow], password: str) -> None:
+        """The commune "boe" with `rows` imported and their payers' accounts active, signing
+        in with `password` (e2e/seed.py)."""
+        export = self.tmp / "seed-invoices.csv"
+        export.write_text(invoices_csv(rows), "utf-8")
+        self.run(
+            str(VENV_BIN / "python"),
+            str(REPO / "e2e" / "seed.py"),
+            "boe",
+            "--invoices",
+            str(export),
+            "--password",
+            password,
+        )
 
     def start(self) -> None:
         log = (self.tmp / "server.log").open("ab")

@@ -20,10 +20,9 @@ import pytest
 from core.app import _database_down
 from core.backoffice.api_keys import KEY_PREFIX, PREFIX_LENGTH
 from core.security.tokens import digest
-from e2e.seed import InvoiceRow, invoices_csv
+from e2e.seed import InvoiceRow
 from simulators.payfip import running_simulator
 from tests.integration.processes import (
-    REPO,
     VENV_BIN,
     Database,
     ServerProcess,
@@ -142,17 +141,7 @@ def seed_payers(server: ServerProcess) -> None:
         for n in range(PAYERS)
         for k in range(2)
     ]
-    export = server.tmp / "payers.csv"
-    export.write_text(invoices_csv(rows), "utf-8")
-    server.run(
-        str(VENV_BIN / "python"),
-        str(REPO / "e2e" / "seed.py"),
-        "boe",
-        "--invoices",
-        str(export),
-        "--password",
-        PASSWORD,
-    )
+    server.seed(rows, PASSWORD)
 
 
 async def log_in(client: httpx.AsyncClient, n: int) -> None:

@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from core.db import current_engine
-from e2e.seed import InvoiceRow, invoices_csv
+from e2e.seed import InvoiceRow
 from tests.conftest import TEST_ENGINE
 from tests.integration.conftest import GOOD_PASSWORD, Portal, add_payer
-from tests.integration.processes import REPO, VENV_BIN, Database, ServerProcess, own_database
+from tests.integration.processes import VENV_BIN, Database, ServerProcess, own_database
 from tests.integration.processes import running as server_running
 
 BURST_PARENTS = 120
@@ -82,17 +82,7 @@ def seed_parents(server: ServerProcess, count: int) -> None:
         InvoiceRow(f"L{n}", f"Famille L{n}", f"l{n}@example.org", "CANT", f"L-{n}", 1000, "Cantine")
         for n in range(count)
     ]
-    export = server.tmp / "parents.csv"
-    export.write_text(invoices_csv(rows), "utf-8")
-    server.run(
-        str(VENV_BIN / "python"),
-        str(REPO / "e2e" / "seed.py"),
-        "boe",
-        "--invoices",
-        str(export),
-        "--password",
-        GOOD_PASSWORD,
-    )
+    server.seed(rows, GOOD_PASSWORD)
 
 
 async def log_in_list_log_out(client: httpx.AsyncClient, n: int) -> list[int]:
