@@ -1,7 +1,8 @@
 """Password hashing (Argon2id) and the password policy.
 
 Hashing follows OWASP's Password Storage Cheat Sheet: Argon2id, 19 MiB of memory, 2 iterations,
-1 degree of parallelism. It runs in a worker thread so the event loop never blocks on it.
+1 degree of parallelism. It runs in a worker thread at a lower CPU priority: the event loop
+never blocks on it, and pages stay fast while logins queue.
 
 The policy follows NIST SP 800-63B: a minimum length, a generous maximum, no composition rules,
 and a refusal of the most common passwords and of the user's own e-mail address.
@@ -12,17 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
+import sys
+import threading
 import unicodedata
-import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from core.i18n import t
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Argon2id parameters: OWASP's minimum recommendation (m=19 MiB, t=2, p=1).
 ARGON2_TIME_COST = 2
@@ -63,26 +71,52 @@ def _normalise(password: str) -> str:
 # --- Hashing ---------------------------------------------------------------------------------
 
 
-_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
+HASHING_NICENESS_STEPS = 10
+"""How far below the rest of the process the hashing threads run (Linux `nice` steps; 19 is the
+lowest). A parent's page takes about a millisecond of CPU and a hash about 30: at the same
+priority, 20 logins at once took the core from the pages in flight (the page's p99 six to twelve
+times its idle value, bench/pages.py "logins"). Ten steps down, a hash gets what the pages leave
+first, yet still about a tenth of a saturated core, so logins never stop."""
+
+_pool: ThreadPoolExecutor | None = None
 
 
-def _hashing_slots() -> anyio.CapacityLimiter:
-    """At most one hash per core at once: more threads than cores would starve the event loop
-    (bench/password_hashing.py: worst loop lag 33 ms with anyio's 40 threads, 4 ms with this).
-    One limiter per event loop, since a limiter belongs to the loop that created it."""
-    loop = asyncio.get_running_loop()
-    if loop not in _slots:
-        _slots[loop] = anyio.CapacityLimiter(os.cpu_count() or 1)
-    return _slots[loop]
+def _hashing_pool() -> ThreadPoolExecutor:
+    """One thread per core, shared by the process's event loops: more threads than cores would
+    starve the event loop (bench/password_hashing.py: worst loop lag 33 ms with anyio's 40
+    threads, 4 ms with one per core). Further hashes wait for a thread, in order."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 1,
+            thread_name_prefix="argon2",
+            initializer=_lower_thread_priority,
+        )
+    return _pool
+
+
+def _lower_thread_priority() -> None:
+    """Run this thread `HASHING_NICENESS_STEPS` below the process (at most at 19). On Linux
+    each thread has its own nice value; elsewhere the call would lower the whole process, the
+    event loop with it, so it is skipped. The pool's threads do nothing but hash (raising a
+    priority back needs privileges)."""
+    if sys.platform != "linux":
+        return
+    thread = threading.get_native_id()
+    try:
+        niceness = os.getpriority(os.PRIO_PROCESS, thread) + HASHING_NICENESS_STEPS
+        os.setpriority(os.PRIO_PROCESS, thread, min(niceness, 19))
+    except OSError:  # a sandbox that forbids it: hash at the process's priority
+        logger.warning("Could not lower the password hashing threads' CPU priority")
+
+
+async def _in_hashing_thread(function: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), function, *args)
 
 
 async def hash_password(password: str) -> str:
     """The Argon2id hash of `password` (PHC string), computed in a worker thread."""
-    return await anyio.to_thread.run_sync(
-        _hasher.hash, _normalise(password), limiter=_hashing_slots()
-    )
+    return await _in_hashing_thread(_hasher.hash, _normalise(password))
 
 
 async def verify_password(stored_hash: str, password: str) -> tuple[bool, str | None]:
@@ -92,9 +126,7 @@ async def verify_password(stored_hash: str, password: str) -> tuple[bool, str | 
     An empty or malformed stored hash (e.g. an account not activated yet) is a mismatch; it
     still costs one hashing so it cannot be told apart by timing.
     """
-    return await anyio.to_thread.run_sync(
-        _verify_sync, stored_hash, _normalise(password), limiter=_hashing_slots()
-    )
+    return await _in_hashing_thread(_verify_sync, stored_hash, _normalise(password))
 
 
 def _verify_sync(stored_hash: str, password: str) -> tuple[bool, str | None]:
@@ -113,7 +145,7 @@ def _verify_sync(stored_hash: str, password: str) -> tuple[bool, str | None]:
 async def burn_password_check(password: str) -> None:
     """Spend the time of a real verification (a login for an unknown address), so response
     times do not reveal which addresses have an account."""
-    await anyio.to_thread.run_sync(_burn_sync, _normalise(password), limiter=_hashing_slots())
+    await _in_hashing_thread(_burn_sync, _normalise(password))
 
 
 @functools.cache

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import threading
 import unicodedata
 
 import pytest
@@ -172,3 +176,28 @@ async def test_rehash_when_parameters_were_weaker() -> None:
 async def test_burn_password_check_runs() -> None:
     await burn_password_check(GOOD)
     await burn_password_check("")
+
+
+# --- Hashing threads -------------------------------------------------------------------------
+
+
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are Linux's")
+async def test_hashes_run_below_the_event_loops_cpu_priority() -> None:
+    """Pages keep the CPU while logins hash (bench/pages.py "logins"): the hashing threads run
+    `HASHING_NICENESS_STEPS` below the event loop, which keeps its own priority."""
+    loop_niceness = _niceness()
+    assert await verify_password(await hash_password(GOOD), GOOD) == (True, None)
+    hashing_niceness = await asyncio.get_running_loop().run_in_executor(
+        passwords._hashing_pool(), _niceness
+    )
+    assert hashing_niceness == min(loop_niceness + passwords.HASHING_NICENESS_STEPS, 19)
+    assert _niceness() == loop_niceness
+
+
+async def test_no_more_hashes_at_once_than_cores() -> None:
+    """More hashing threads than cores would starve the event loop (bench/password_hashing.py)."""
+    assert passwords._hashing_pool()._max_workers == (os.cpu_count() or 1)
