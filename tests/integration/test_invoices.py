@@ -674,3 +674,30 @@ async def test_logged_out_parents_are_sent_to_the_login(portal: Portal) -> None:
     # htmx requests are redirected by htmx itself.
     response = await portal.client.get("/boe/factures/reglees", headers=HTMX_LIST)
     assert response.headers.get("hx-redirect") == "/boe/connexion"
+
+
+async def test_every_view_carries_every_field(portal: Portal) -> None:
+    """Views are built without the dataclass's `__init__` (`InvoiceView._fast`, for speed):
+    each way of reading them must still give every field, with the same values as `__init__`
+    would keep."""
+    payer = await sign_in(portal)
+    to_pay = await add_invoice("boe", payer, "F-TO-PAY", due_on=dt.date(2017, 7, 21))
+    await add_invoice("boe", payer, "F-PAID", status=PAID, paid=24311)
+    account = await Account.select(Account.id, Account.commune).first()
+    assert account is not None
+    commune, account_id = account["commune"], account["id"]
+    views = [
+        *(await services.list_invoices(commune, account_id, TO_PAY)).rows,
+        *(await services.list_invoices(commune, account_id, PAID)).rows,
+        *await services.get_invoices(commune, account_id, status=TO_PAY),
+    ]
+    one = await services.get_invoice(commune, account_id, to_pay)
+    assert one is not None
+    views.append(one)
+    names = {f.name for f in dataclasses.fields(InvoiceView)}
+    for view in views:
+        assert set(vars(view)) == names
+        assert view == InvoiceView(**vars(view))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            view.status = PAID  # type: ignore[misc]
+    assert [v.overdue for v in views] == [True, False, True, True]
