@@ -128,6 +128,15 @@ def request_scope() -> contextlib.AbstractAsyncContextManager[None]:
     return contextlib.nullcontext()
 
 
+async def release_request_connection() -> None:
+    """Before a long wait that runs no statement (a password hash queued behind others): on
+    PostgreSQL the request gives its pooled connection back, and borrows one again at its next
+    statement. Twenty logins at once, each holding a connection while it waited for a hashing
+    thread, left the pages none (a page's p99 while they ran: 2.7 times its idle value)."""
+    if isinstance(_current, PortailPostgresEngine):
+        await _current.release_request_connection()
+
+
 async def keep_session(connection: Any) -> None:
     """What a pooled PostgreSQL connection runs when given back: nothing (asyncpg has already
     rolled back a transaction left open and dropped its listeners, without a round trip).

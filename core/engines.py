@@ -444,6 +444,14 @@ class PortailPostgresEngine(PostgresEngine):
             _request_connection.reset(token)
             await scope.release()
 
+    async def release_request_connection(self) -> None:
+        """Give the request's connection (and its place at the gate) back before a long wait
+        that runs no statement; its next statement borrows again. Not inside a transaction,
+        which keeps its own connection until it ends."""
+        scope = _request_connection.get()
+        if scope is not None and scope.usable() and self.current_transaction.get() is None:
+            await scope.release()
+
     async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
         scope = _request_connection.get()
         if scope is None or not scope.usable():

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from core import db
 from core.i18n import t
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def _lower_thread_priority() -> None:
 
 
 async def _in_hashing_thread(function: Callable[..., T], *args: Any) -> T:
+    await db.release_request_connection()  # a queued hash may wait a while: no idle connection
     return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), function, *args)
 
 

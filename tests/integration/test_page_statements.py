@@ -14,8 +14,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from core import db
 from core.db import current_engine
 from core.invoices.tables import PAID, TREASURY
+from core.security import passwords
 from tests.integration.conftest import Portal, add_invoice, add_payer, sign_in
 
 # The session and its account; the tab counts with the sum due and the page's rows with the
@@ -155,3 +157,28 @@ async def test_a_connection_comes_back_usable_without_a_reset_round_trip(
     finally:
         for connection in connections:
             await pool.release(connection)
+
+
+@pytest.mark.postgres
+async def test_a_request_waiting_for_a_password_hash_holds_no_connection(portal: Portal) -> None:
+    """A login queued behind other hashes gives its connection (and its place at the request
+    gate) back while it waits, and borrows again at its next statement: twenty logins at once
+    would otherwise hold the pool's ten connections and leave the pages none."""
+    engine = current_engine()
+    pool, gate = engine.pool, engine.request_gate()  # type: ignore[attr-defined]
+    places = gate._value
+    async with db.request_scope():
+        await db.quick_read("SELECT 1 AS one")
+        idle = pool.get_idle_size()
+        assert gate._value == places - 1
+        stored = await passwords.hash_password("cheval-agrafe-pile-correct")
+        assert pool.get_idle_size() == idle + 1
+        assert gate._value == places
+        assert (await db.quick_read("SELECT 2 AS two"))[0]["two"] == 2
+        assert gate._value == places - 1
+        async with db.transaction():  # inside a transaction its connection stays
+            await db.quick_read("SELECT 3 AS three")
+            in_transaction = pool.get_idle_size()
+            assert await passwords.verify_password(stored, "cheval-agrafe-pile-correct")
+            assert pool.get_idle_size() == in_transaction
+    assert gate._value == places
