@@ -422,6 +422,7 @@ class EngineResult:
     p99_logins_ms: float = 0.0
     workers: list[str] = field(default_factory=list)
     growth: list[str] = field(default_factory=list)
+    growth_p50_ratio: float | None = None
     lines: list[str] = field(default_factory=list)
 
     def say(self, line: str = "") -> None:
@@ -607,6 +608,7 @@ def measure_growth(
     for line in lines:
         result.say("  " + line)
     result.growth = lines
+    result.growth_p50_ratio = p50_ratio
 
 
 def run_engine(engine: str, args: argparse.Namespace, scratch: Path) -> EngineResult:
@@ -647,6 +649,65 @@ def run_engine(engine: str, args: argparse.Namespace, scratch: Path) -> EngineRe
     return result
 
 
+TARGET_GROWTH, TARGET_LOGIN_P99 = 1.25, 2.0
+SHORT_NAMES = {"À régler": "list", "À régler fragment": "fragment", "detail fragment": "detail"}
+
+
+def targets_table(results: list[EngineResult]) -> list[str]:
+    """Each target against each engine, from the medians of this run's rounds (Markdown)."""
+    engines = [r.engine for r in results]
+    rows = [
+        "| target | " + " | ".join(engines) + " |",
+        "|---" * (len(engines) + 1) + "|",
+    ]
+
+    def cell(met: bool, text: str) -> str:
+        return f"{'**met**' if met else 'not met'}: {text}"
+
+    def per_page(result: EngineResult, value: Callable[[dict[str, Load], str], float]) -> dict:
+        return {
+            short: statistics.median(value(r, name) for r in result.rounds)
+            for name, short in SHORT_NAMES.items()
+        }
+
+    references = {"À régler": "fixed: À régler", "À régler fragment": "fixed: fragment",
+                  "detail fragment": "fixed: detail"}  # fmt: skip
+    plain = {r.engine: per_page(r, lambda rnd, n: ratio(
+        rnd[n].requests_per_s, rnd["plain text"].requests_per_s)) for r in results}  # fmt: skip
+    fixed = {r.engine: per_page(r, lambda rnd, n: ratio(
+        rnd[n].requests_per_s, rnd[references[n]].requests_per_s)) for r in results}  # fmt: skip
+    p99 = {r.engine: per_page(r, lambda rnd, n: rnd[n].p99_ms) for r in results}
+
+    def shares(values: dict[str, float], pattern: str) -> str:
+        return ", ".join(f"{short} {pattern.format(v)}" for short, v in values.items())
+
+    lines = [
+        (f"≥ {TARGET_PLAIN:.0%} of plain text (req/s)",
+         [cell(min(plain[e].values()) >= TARGET_PLAIN, shares(plain[e], "{:.0%}"))
+          for e in engines]),
+        (f"≥ {TARGET_FIXED:.0%} of the fixed-data render (req/s)",
+         [cell(min(fixed[e].values()) >= TARGET_FIXED, shares(fixed[e], "{:.0%}"))
+          for e in engines]),
+        (f"p99 ≤ {TARGET_P99_MS:.0f} ms at {CONNECTIONS} connections",
+         [cell(max(p99[e].values()) <= TARGET_P99_MS, shares(p99[e], "{:.0f} ms"))
+          for e in engines]),
+        (f"peak RSS < {TARGET_RSS_MB:.0f} MB",
+         [cell(r.rss_mb < TARGET_RSS_MB, f"{r.rss_mb:.0f} MB") for r in results]),
+        (f"page p99 while 20 logins run ≤ {TARGET_LOGIN_P99:.0f}× idle",
+         [cell(ratio(r.p99_logins_ms, r.p99_idle_ms) <= TARGET_LOGIN_P99,
+               f"{ratio(r.p99_logins_ms, r.p99_idle_ms):.2f}× ({r.logins_per_s:.0f} logins/s, "
+               f"{r.login_errors} errors)") for r in results]),
+    ]  # fmt: skip
+    if any(r.growth_p50_ratio is not None for r in results):
+        lines.append((
+            f"p50 with 1,001,000 invoices ≤ {TARGET_GROWTH}× with 1,000",
+            [cell(r.growth_p50_ratio <= TARGET_GROWTH, f"{r.growth_p50_ratio:.2f}×")
+             if r.growth_p50_ratio is not None else "not measured" for r in results],
+        ))  # fmt: skip
+    rows += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in lines]
+    return rows
+
+
 def machine() -> str:
     load = os.getloadavg()
     return (
@@ -658,7 +719,8 @@ def machine() -> str:
 def write_docs(results: list[EngineResult], command: str, started: str, ended: str) -> None:
     """Replace the generated section of docs/performance.md with this run's output."""
     begin, end = "<!-- bench/pages.py: begin -->", "<!-- bench/pages.py: end -->"
-    body = [begin, "", f"    $ {command}", f"    machine at start: {started}",
+    body = [begin, "", "Where each target stands in this run (medians of its rounds):", "",
+            *targets_table(results), "", f"    $ {command}", f"    machine at start: {started}",
             f"    machine at end:   {ended}", ""]  # fmt: skip
     for result in results:
         body += [f"    {line}" if line else "" for line in result.lines] + [""]
@@ -704,6 +766,7 @@ def main() -> int:
             results.append(run_engine(engine, args, Path(scratch)))
     ended = machine()
     print(f"pages: done, {ended}")
+    print("\n".join(targets_table(results)))
     if args.write_docs:
         write_docs(results, "bench/pages.py " + " ".join(sys.argv[1:]), started, ended)
     return 0
