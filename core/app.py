@@ -73,7 +73,6 @@ from core.payments.controllers import PaymentController
 from core.payments.service_routes import PaymentServiceController
 from core.plugins import collect_plugin_settings, get_plugin_manager
 from core.security import audit, throttle
-from core.security.redis_throttle import RedisStore
 from core.security.throttle import DatabaseStore
 from core.settings import Settings, get_settings
 from core.setup import commune_contexts, provider_problems
@@ -126,6 +125,13 @@ DEPENDENCIES = {
 }
 
 
+def _redis_store(url: str) -> throttle.ThrottleStore:
+    # Imported only with `REDIS_URL`: the client library adds some 10 MB to every process.
+    from core.security.redis_throttle import RedisStore
+
+    return RedisStore(url)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -144,7 +150,7 @@ def create_app(
     if problems:
         raise ConfigError("; ".join(problems))
     engine = use_database(settings.database_url)
-    throttle.use_store(RedisStore(settings.redis_url) if settings.redis_url else DatabaseStore())
+    throttle.use_store(_redis_store(settings.redis_url) if settings.redis_url else DatabaseStore())
     audit.configure(settings.security_log)  # JSON lines to stderr or PORTAIL_SECURITY_LOG
     env = build_jinja_env(settings, pm, source_url=config.source_url)
     portal = Portal(settings=settings, config=config, pm=pm, env=env, plugin_types=plugin_types)

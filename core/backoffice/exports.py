@@ -19,8 +19,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
-
 from core.backoffice import journal
 from core.backoffice.identity import AgentInfo
 from core.backoffice.payments import day_start
@@ -154,6 +152,8 @@ async def xlsx_file(commune_id: int, from_day: dt.date | None, to_day: dt.date |
     handle, name = tempfile.mkstemp(prefix="paiements-", suffix=".xlsx")
     os.close(handle)
     path = Path(name)
+    import xlsxwriter  # here: only an agent's export needs it, not every web process
+
     try:
         workbook = xlsxwriter.Workbook(
             name,

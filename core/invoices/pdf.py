@@ -14,8 +14,6 @@ import re
 import unicodedata
 from pathlib import Path
 
-from fpdf import FPDF
-
 from core.i18n import t
 from core.invoices.services import InvoiceView, today
 from core.invoices.tables import TREASURY
@@ -110,6 +108,10 @@ def key_value_pdf(
     *, author: str, title: str, rows: list[tuple[str, str]], paragraphs: list[str], footer: str
 ) -> bytes:
     """An A4 document: the commune, a title, labelled values, paragraphs and a footer line."""
+    # Imported here: fpdf (with fontTools) adds about 20 MB to a web process that may never
+    # generate a PDF (most communes supply their own).
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = PDF_ENCODING
     pdf.compress = False
