@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 
 from litestar import Request
-from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.types import Message, Scope
 
@@ -34,14 +33,21 @@ class SecurityHeaders:
     the handler) carry the headers too, which a middleware in the route's stack missed."""
 
     def __init__(self, *, https: bool = False) -> None:
-        self.headers = {**HEADERS, "strict-transport-security": HSTS} if https else HEADERS
+        headers = {**HEADERS, "strict-transport-security": HSTS} if https else HEADERS
+        # Encoded once; a response's own value for one of them (a page's stricter policy) wins.
+        self.raw = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        ]
 
     async def __call__(self, message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
-            headers = MutableScopeHeaders.from_message(message)
-            for name, value in self.headers.items():
-                if name not in headers:
-                    headers[name] = value
+            # On the raw header list: Litestar's `MutableScopeHeaders` scans the whole list for
+            # each name looked up or set, a dozen scans per response.
+            headers = message.get("headers", [])
+            present = {name.lower() for name, _ in headers}
+            missing = [pair for pair in self.raw if pair[0] not in present]
+            if missing:
+                message["headers"] = [*headers, *missing]
 
 
 def client_ip(request: Request, trusted_proxy_hops: int) -> str:
