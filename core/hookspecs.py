@@ -125,6 +125,9 @@ def register_catalogues() -> Sequence[str | Path]:
 def menu_items(commune: CommuneContext) -> Sequence[MenuItem]:
     """Return entries for the logged-in menu of ``commune``.
 
+    Asked once per commune, then kept (``core.web.pages.parent_menu``): the entries may depend
+    on the commune's configuration and enabled plugins, not on the request or the parent.
+
     :param commune: The commune being served.
     """
 

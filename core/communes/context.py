@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,16 @@ class CommuneContext:
     """A `core.plugins.CommuneHooks`: `pm.hook` as this commune sees it. Typed `Any`, as its
     hook callers are; importing it would close a loop (hookspecs -> this module -> plugins)."""
     plugin_settings: dict[str, Any] = field(default_factory=dict, repr=False)
+    _kept: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """What `kept` computed, by name."""
+
+    def kept(self, name: str, compute: Callable[[], Any]) -> Any:
+        """`compute()`'s value, computed at the first call for this commune and then kept: for
+        what depends on the commune's configuration only (which a new configuration replaces
+        with new contexts)."""
+        if name not in self._kept:
+            self._kept[name] = compute()
+        return self._kept[name]
 
     @property
     def slug(self) -> str:

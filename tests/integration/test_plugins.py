@@ -214,6 +214,30 @@ async def test_hook_menu_items(extra_portal: Portal) -> None:
     assert positions == sorted(positions)
 
 
+async def test_hook_menu_items_is_asked_once_per_commune(
+    clean_db: Engine, settings: Settings, mail_sink: MailSink
+) -> None:
+    """Its answer depends on the configuration only: kept after the first page, it costs no
+    pluggy call or sort on the pages after (`core.web.pages.parent_menu`)."""
+    app = create_app(settings, config=config_with(boe={}), extra_plugins=EXTRA)
+    asked: list[str] = []
+
+    def before(hook_name: str, hook_impls: Any, kwargs: dict[str, Any]) -> None:
+        if hook_name == "menu_items":
+            asked.append(kwargs["commune"].slug)
+
+    undo = app.state.portal.pm.add_hookcall_monitoring(before, lambda *args: None)
+    try:
+        async with serve(app) as client:
+            portal = Portal(client=client, sink=mail_sink, settings=settings)
+            await sign_in(portal, "boe", "claire@example.org")
+            for path in ("/boe/", "/boe/factures", "/boe/contact", "/boe/"):
+                assert "Mes enfants" in (await client.get(path)).text
+    finally:
+        undo()
+    assert asked == ["boe"]
+
+
 async def test_hook_menu_items_uses_the_communes_plugin_settings(
     clean_db: Engine, settings: Settings, mail_sink: MailSink
 ) -> None:
