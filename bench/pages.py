@@ -686,10 +686,10 @@ def targets_table(results: list[EngineResult]) -> list[str]:
 
     lines = [
         (f"≥ {TARGET_PLAIN:.0%} of plain text (req/s)",
-         [cell(min(plain[e].values()) >= TARGET_PLAIN, shares(plain[e], "{:.0%}"))
+         [cell(min(plain[e].values()) >= TARGET_PLAIN, shares(plain[e], "{:.1%}"))
           for e in engines]),
         (f"≥ {TARGET_FIXED:.0%} of the fixed-data render (req/s)",
-         [cell(min(fixed[e].values()) >= TARGET_FIXED, shares(fixed[e], "{:.0%}"))
+         [cell(min(fixed[e].values()) >= TARGET_FIXED, shares(fixed[e], "{:.1%}"))
           for e in engines]),
         (f"p99 ≤ {TARGET_P99_MS:.0f} ms at {CONNECTIONS} connections",
          [cell(max(p99[e].values()) <= TARGET_P99_MS, shares(p99[e], "{:.0f} ms"))
