@@ -6,10 +6,12 @@
 2. Runs a ticker coroutine (`asyncio.sleep(0.001)` in a loop, recording how late each wake-up
    is) while 10 `hash_password` calls run concurrently, `REPEATS` times, and prints the worst
    loop lag, the 95th percentile and the median of the wake-up delays, and the batch's time.
-   The hashes run in worker threads (argon2-cffi releases the GIL), so the loop keeps turning.
-3. The same 10 hashes in worker threads but at most `os.cpu_count()` at a time (an
-   `anyio.CapacityLimiter`): anyio's default allows 40 threads, so 10 hashes are 10 runnable
-   threads on 2 cores, and the loop's thread has to wait for the OS scheduler now and then.
+   The hashes run in the module's pool, one thread per core at a lower CPU priority than the
+   loop (argon2-cffi releases the GIL), so the loop keeps turning.
+3. The same 10 hashes in anyio's worker threads, at most `os.cpu_count()` at a time (an
+   `anyio.CapacityLimiter`, what the portal used before session 6): anyio's default allows 40
+   threads, so 10 hashes would be 10 runnable threads on 2 cores, and the loop's thread would
+   wait for the OS scheduler now and then.
 4. For contrast, the same 10 hashes computed directly on the event loop (what a plain
    `PasswordHasher.hash()` call in a handler would do): the lag is then the whole batch.
 
