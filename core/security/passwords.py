@@ -79,21 +79,17 @@ priority, 20 logins at once took the core from the pages in flight (the page's p
 times its idle value, bench/pages.py "logins"). Ten steps down, a hash gets what the pages leave
 first, yet still about a tenth of a saturated core, so logins never stop."""
 
-_pool: ThreadPoolExecutor | None = None
 
-
+@functools.cache
 def _hashing_pool() -> ThreadPoolExecutor:
     """One thread per core, shared by the process's event loops: more threads than cores would
     starve the event loop (bench/password_hashing.py: worst loop lag 33 ms with anyio's 40
     threads, 4 ms with one per core). Further hashes wait for a thread, in order."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(
-            max_workers=os.cpu_count() or 1,
-            thread_name_prefix="argon2",
-            initializer=_lower_thread_priority,
-        )
-    return _pool
+    return ThreadPoolExecutor(
+        max_workers=os.cpu_count() or 1,
+        thread_name_prefix="argon2",
+        initializer=_lower_thread_priority,
+    )
 
 
 def _lower_thread_priority() -> None:
