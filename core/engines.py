@@ -44,8 +44,8 @@ class QuickRead(QueryString):
     handling of nested query strings (the values are plain values). On SQLite it runs on the
     event loop's own thread: handing a statement to aiosqlite's thread and back costs more (a
     queue, two thread switches, the GIL passed back and forth) than SQLite takes to answer it,
-    and a WAL reader never waits for a writer. Rows come back as the driver gives them
-    (`sqlite3.Row`, asyncpg's `Record`: read by column name), values as stored (on SQLite,
+    and a WAL reader never waits for a writer. Rows come back read by column name (dicts on
+    SQLite, asyncpg's `Record`s, a hash look-up, on PostgreSQL), values as stored (on SQLite,
     dates and timestamps as text, booleans as integers).
     """
 
@@ -94,7 +94,11 @@ class PortailSQLiteEngine(SQLiteEngine):
     async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
         if isinstance(querystring, QuickRead) and self.current_transaction.get() is None:
             query, args = querystring.compile_string(engine_type=self.engine_type)
-            return self._quick_reader().execute(query, args).fetchall()
+            cursor = self._quick_reader().execute(query, args)
+            # Dicts, from the driver's tuples: a `sqlite3.Row` finds a column by name by
+            # comparing it with each column's in turn, and a list page looks up some 500 values.
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         return await super().run_querystring(querystring, in_pool)
 
     def _quick_reader(self) -> sqlite3.Connection:
@@ -105,7 +109,6 @@ class PortailSQLiteEngine(SQLiteEngine):
             # callers read dates and timestamps with `core.db.as_date` / `as_aware`.
             options = {**self.connection_kwargs, "detect_types": 0, "check_same_thread": False}
             reader = sqlite3.connect(**options)
-            reader.row_factory = sqlite3.Row
             reader.execute("PRAGMA foreign_keys = 1")
             self._quick_readers[loop] = reader
         return reader

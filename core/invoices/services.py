@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -426,17 +425,7 @@ async def _views(
     if holds is None:
         holds = await holds_for(int(row["id"]) for row in rows if row["status"] == TO_PAY)
     on = today()
-    return [_view(row, on, account_id, holds.get(int(row["id"]))) for row in _as_dicts(rows)]
-
-
-def _as_dicts(rows: Sequence[Any]) -> Sequence[Any]:
-    """SQLite's rows as dicts: a `sqlite3.Row` finds a column by name by comparing it with each
-    column's in turn, and a list page looks up some 500 values. asyncpg's `Record`s (a hash
-    look-up) and dicts are kept as they are."""
-    if not rows or not isinstance(rows[0], sqlite3.Row):
-        return rows
-    names = list(rows[0].keys())
-    return [dict(zip(names, row, strict=True)) for row in rows]
+    return [_view(row, on, account_id, holds.get(int(row["id"]))) for row in rows]
 
 
 def is_payable(commune: CommuneContext, invoice: InvoiceView) -> bool:
