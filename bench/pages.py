@@ -673,8 +673,7 @@ def targets_table(results: list[EngineResult]) -> list[str]:
             for name, short in SHORT_NAMES.items()
         }
 
-    references = {"À régler": "fixed: À régler", "À régler fragment": "fixed: fragment",
-                  "detail fragment": "fixed: detail"}  # fmt: skip
+    references = {t.name: t.reference for t in targets(0) if t.reference}
     plain = {r.engine: per_page(r, lambda rnd, n: ratio(
         rnd[n].requests_per_s, rnd["plain text"].requests_per_s)) for r in results}  # fmt: skip
     fixed = {r.engine: per_page(r, lambda rnd, n: ratio(

@@ -376,8 +376,10 @@ class RequestConnection:
         return connection
 
     async def release(self) -> None:
-        """Give the connection back. This runs after the response was sent: asyncpg resets the
-        connection here, and when the database went away that reset fails (asyncpg then
+        """Give the connection (and the place at the gate) back; the next statement, if any,
+        borrows again. This runs after the response was sent, or before a long wait
+        (`PortailPostgresEngine.release_request_connection`): asyncpg resets the connection
+        here, and when the database went away that reset fails (asyncpg then
         terminates the connection and re-raises). Raising further would make the ASGI server
         close the client's keep-alive connection under its next request, so it stops here."""
         connection = self.hand_over()
