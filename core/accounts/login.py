@@ -67,7 +67,7 @@ class SessionController(Controller):
         )
         client = client_address(request, settings)
         try:
-            account_id, version = await services.authenticate(
+            logged_in = await services.authenticate(
                 commune, form.get("email", ""), form.get("password", ""), client, known_device=known
             )
         except (Problems, RateLimited) as exc:
@@ -84,15 +84,18 @@ class SessionController(Controller):
                 keep=("email",),
                 **await announcements.login_context(commune.id),
             )
-        audit.record("login", "success", commune=commune.slug, client=client, account=account_id)
+        audit.record(
+            "login", "success", commune=commune.slug, client=client, account=logged_in.account_id
+        )
         response = await signed_in_redirect(
             request,
             commune,
             settings,
-            account_id,
-            version,
+            logged_in.account_id,
+            logged_in.auth_version,
             persistent=form.get("remember") == "on",
             target=commune.root,
+            display_name=logged_in.holder_name,
         )
         # This browser is now a known device of the address (for 90 days from this login).
         value = devices.cookie_value(settings.secret_key, commune.slug, email)

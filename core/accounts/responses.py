@@ -34,8 +34,10 @@ async def signed_in_redirect(
     *,
     persistent: bool,
     target: str,
+    display_name: str | None = None,
 ) -> Response[Any]:
-    """Open a fresh session (a new id at every login) and go to `target`."""
+    """Open a fresh session (a new id at every login) and go to `target` (`display_name`: see
+    `open_session`)."""
     old = request.cookies.get(COOKIE_NAME)
     if old:
         await end_session(digest(old))
@@ -44,6 +46,7 @@ async def signed_in_redirect(
         auth_version,
         persistent=persistent,
         user_agent=request.headers.get("user-agent", ""),
+        display_name=display_name,
     )
     response: Response[Any] = Redirect(path=target, status_code=303)
     response.set_cookie(

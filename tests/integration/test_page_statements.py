@@ -15,10 +15,11 @@ import asyncpg
 import pytest
 
 from core import db
+from core.accounts import devices
 from core.db import current_engine
 from core.invoices.tables import PAID, TREASURY
 from core.security import passwords
-from tests.integration.conftest import Portal, add_invoice, add_payer, sign_in
+from tests.integration.conftest import GOOD_PASSWORD, Portal, add_invoice, add_payer, sign_in
 
 # The session and its account; the tab counts with the sum due and the page's rows with the
 # online payments that hold them, in one statement. The detail: the session; the invoice with
@@ -182,3 +183,24 @@ async def test_a_request_waiting_for_a_password_hash_holds_no_connection(portal:
             assert await passwords.verify_password(stored, "cheval-agrafe-pile-correct")
             assert pool.get_idle_size() == in_transaction
     assert gate._value == places
+
+
+# The login's statements: the attempt counted (one upsert for its three limits); the account
+# with the header's name; the login's time (and a rehashed password); the failures forgotten
+# and given back; the session.
+MAX_LOGIN_STATEMENTS = 6
+
+
+async def test_a_login_runs_few_statements(portal: Portal, monkeypatch: pytest.MonkeyPatch) -> None:
+    await sign_in(portal)
+    # A new browser: no session to end, not a known device of the address (its failures count).
+    portal.client.cookies.delete("portail_session")
+    portal.client.cookies.delete(devices.COOKIE_NAME)
+    token = await portal.csrf("/boe/connexion")
+    form = {"email": "claire@example.org", "password": GOOD_PASSWORD, "_csrf_token": token}
+    with counted_statements(monkeypatch) as statements:
+        response = await portal.client.post("/boe/connexion", data=form, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert 0 < len(statements) <= MAX_LOGIN_STATEMENTS, statements
+    home = await portal.client.get("/boe/")
+    assert "Famille P1" in home.text

@@ -168,3 +168,31 @@ async def test_se_deconnecter_partout_is_in_the_security_log(
     )
     (line,) = [x for x in security_log.lines("logout") if x.get("reason") == "everywhere"]
     assert line["outcome"] == "success" and isinstance(line["account"], int)
+
+
+async def test_a_login_stores_its_session_as_the_query_builder_reads_it(
+    portal: Portal, app: Litestar
+) -> None:
+    """The login's hand-written statements store values of the columns' types: Piccolo reads
+    back aware timestamps and a boolean, and the header's name is the payer's."""
+    await sign_in(portal)
+    async with other_browser(app, portal, PHONE) as phone:
+        before = dt.datetime.now(dt.UTC)
+        response = await phone.login("boe", "claire@example.org", GOOD_PASSWORD, remember=True)
+        assert response.status_code == 303
+        secret = phone.client.cookies["portail_session"]
+    row = (
+        await WebSession.select(
+            WebSession.all_columns(), WebSession.account.commune.as_alias("commune")
+        )
+        .where(WebSession.id_hash == digest(secret))
+        .first()
+    )
+    assert row is not None
+    assert row["persistent"] is True
+    assert row["display_name"] == "Famille P1"
+    assert row["user_agent"] == PHONE
+    assert before <= row["created_at"] == row["last_seen_at"] <= dt.datetime.now(dt.UTC)
+    assert row["expires_at"] - row["created_at"] == dt.timedelta(days=30)
+    account = await signed_in(secret, row["commune"])
+    assert account is not None and account.persistent and account.display_name == "Famille P1"
