@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import re
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -394,6 +395,35 @@ class PostgresDatabase:
             await admin.close()
 
 
+@contextlib.contextmanager
+def bench_database(engine: str, scratch: Path, postgres_url: str) -> Iterator[BenchDatabase]:
+    """A fresh seeded database for `engine` ("sqlite": a file in `scratch`; "postgres": a
+    database of its own on `postgres_url`'s server, dropped at the end), with its config."""
+    config_path = scratch / "portail.toml"
+    config_path.write_text(CONFIG_TOML)
+    postgres = None
+    if engine == "sqlite":
+        database_url = f"sqlite:///{scratch / f'{engine}.sqlite'}"
+    else:
+        postgres = PostgresDatabase(postgres_url)
+        asyncio.run(postgres.create())
+        database_url = postgres.url
+    try:
+        detail_id = asyncio.run(seed(database_url, config_path))
+        yield BenchDatabase(database_url, config_path, detail_id)
+    finally:
+        if postgres is not None:
+            asyncio.run(postgres.drop())
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    url: str
+    config_path: Path
+    detail_id: int
+    """The parent's invoice whose detail is measured."""
+
+
 # --- Measures ------------------------------------------------------------------------------
 
 
@@ -613,19 +643,9 @@ def measure_growth(
 
 def run_engine(engine: str, args: argparse.Namespace, scratch: Path) -> EngineResult:
     result = EngineResult(engine=engine, rounds=[])
-    config_path = scratch / "portail.toml"
-    config_path.write_text(CONFIG_TOML)
-    postgres = None
-    if engine == "sqlite":
-        database_url = f"sqlite:///{scratch / f'{engine}.sqlite'}"
-    else:
-        postgres = PostgresDatabase(args.postgres)
-        asyncio.run(postgres.create())
-        database_url = postgres.url
-    try:
-        detail_id = asyncio.run(seed(database_url, config_path))
-        pages = targets(detail_id)
-        server = Server(database_url, config_path)
+    with bench_database(engine, scratch, args.postgres) as database:
+        pages = targets(database.detail_id)
+        server = Server(database.url, database.config_path)
         try:
             server.wait()
             cookie = server.login()
@@ -638,17 +658,16 @@ def run_engine(engine: str, args: argparse.Namespace, scratch: Path) -> EngineRe
             result.rss_mb = server.peak_rss_mb()
             result.say(f"  peak RSS of the server process after the logins: {result.rss_mb:.0f} MB")
             if args.growth:
-                measure_growth(server, database_url, cookie, pages[2], args, result)
+                measure_growth(server, database.url, cookie, pages[2], args, result)
                 result.rss_mb = server.peak_rss_mb()
                 result.say(f"  peak RSS after the growth runs: {result.rss_mb:.0f} MB")
         finally:
             server.stop()
         # Several processes share a database in production on PostgreSQL only.
         if args.workers and engine == "postgres":
-            measure_workers(database_url, config_path, args.workers, pages[2], args, result)
-    finally:
-        if postgres is not None:
-            asyncio.run(postgres.drop())
+            measure_workers(
+                database.url, database.config_path, args.workers, pages[2], args, result
+            )
     return result
 
 

@@ -29,17 +29,15 @@ import httpx
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
 from pages import (  # noqa: E402 (after the path set-up: run as a script)
-    CONFIG_TOML,
     DOCS,
     EMAIL,
     PASSWORD,
     TARGET_FIXED,
     TARGET_PLAIN,
-    PostgresDatabase,
     Target,
+    bench_database,
     fmt_spread,
     machine,
-    seed,
     targets,
 )
 
@@ -132,23 +130,13 @@ async def measure(database_url: str, config_path: Path, detail_id: int, requests
 
 
 def run_engine(engine: str, scratch: Path, args: argparse.Namespace) -> list[str]:
-    config_path = scratch / "portail.toml"
-    config_path.write_text(CONFIG_TOML)
-    postgres = None
-    if engine == "sqlite":
-        database_url = f"sqlite:///{scratch / 'cpu.sqlite'}"
-    else:
-        postgres = PostgresDatabase(args.postgres)
-        asyncio.run(postgres.create())
-        database_url = postgres.url
-    try:
-        detail_id = asyncio.run(seed(database_url, config_path))
-        print(f"{engine}: {args.requests} requests per URL and round, 3 rounds", flush=True)
-        lines = asyncio.run(measure(database_url, config_path, detail_id, args.requests))
-        return [f"{engine}: {args.requests} requests per URL and round, 3 rounds", *lines]
-    finally:
-        if postgres is not None:
-            asyncio.run(postgres.drop())
+    with bench_database(engine, scratch, args.postgres) as database:
+        heading = f"{engine}: {args.requests} requests per URL and round, 3 rounds"
+        print(heading, flush=True)
+        lines = asyncio.run(
+            measure(database.url, database.config_path, database.detail_id, args.requests)
+        )
+        return [heading, *lines]
 
 
 def write_docs(lines: list[str], command: str, started: str) -> None:
