@@ -120,6 +120,13 @@ async def quick_read(sql: str, *args: Any) -> list[Any]:
     return list(await current_engine().run_querystring(QuickRead(sql, *args)))
 
 
+def statements_are_round_trips() -> bool:
+    """Whether each statement is a round trip to a database server (PostgreSQL: some 80 µs of
+    this process's CPU on loopback) rather than a call into SQLite's library in this process:
+    what decides whether a page folds two statements into one that returns more columns."""
+    return isinstance(_current, PortailPostgresEngine)
+
+
 def request_scope() -> contextlib.AbstractAsyncContextManager[None]:
     """Around one request: on PostgreSQL its statements share one pooled connection (SQLite's
     reads already share one)."""

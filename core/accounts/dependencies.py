@@ -34,6 +34,12 @@ async def current_account(request: Request, commune: CommuneContext) -> SignedIn
 async def require_account(request: Request, commune: CommuneContext) -> SignedIn:
     account = await current_account(request, commune)
     if account is None:
-        ended = bool(request.cookies.get(COOKIE_NAME))
-        raise LoginRequired(commune.root, SESSION_ENDED_STEP if ended else "connexion")
+        raise login_required(request, commune)
     return account
+
+
+def login_required(request: Request, commune: CommuneContext) -> LoginRequired:
+    """Where a request without an open session goes: the login page, saying why when the
+    browser had a session that ended."""
+    ended = bool(request.cookies.get(COOKIE_NAME))
+    return LoginRequired(commune.root, SESSION_ENDED_STEP if ended else "connexion")

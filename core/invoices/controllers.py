@@ -15,12 +15,14 @@ from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.response import File, Template
 
+from core.accounts.dependencies import login_required
+from core.accounts.sessions import COOKIE_NAME
 from core.communes.context import CommuneContext
 from core.invoices import pdf, services
 from core.invoices.services import PAID, TO_PAY, TREASURY, InvoiceList, InvoiceView
 from core.payments.providers import provider_for_regie
 from core.settings import Settings
-from core.web.dependencies import record_refusal
+from core.web.dependencies import provide_settings, record_refusal
 from core.web.identity import SignedIn
 from core.web.pages import page
 from core.web.render import wants_fragment
@@ -52,21 +54,19 @@ def tab_urls(commune: CommuneContext) -> dict[str, str]:
 class InvoiceController(Controller):
     path = "/{slug:str}"
 
+    # The tabs find their parent themselves, not through the `account` dependency: the session
+    # comes with the page's rows, in one statement (`services.list_invoices_signed_in`).
     @get("/factures", name="invoices")
-    async def to_pay(
-        self, request: Request, commune: CommuneContext, account: SignedIn
-    ) -> Template:
-        return await _list_page(request, commune, account, TO_PAY)
+    async def to_pay(self, request: Request, commune: CommuneContext) -> Template:
+        return await _list_page(request, commune, TO_PAY)
 
     @get("/factures/reglees", name="invoices_paid")
-    async def paid(self, request: Request, commune: CommuneContext, account: SignedIn) -> Template:
-        return await _list_page(request, commune, account, PAID)
+    async def paid(self, request: Request, commune: CommuneContext) -> Template:
+        return await _list_page(request, commune, PAID)
 
     @get("/factures/tresorerie", name="invoices_treasury")
-    async def treasury(
-        self, request: Request, commune: CommuneContext, account: SignedIn
-    ) -> Template:
-        return await _list_page(request, commune, account, TREASURY)
+    async def treasury(self, request: Request, commune: CommuneContext) -> Template:
+        return await _list_page(request, commune, TREASURY)
 
     @get("/factures/{invoice_id:int}", name="invoice")
     async def detail(
@@ -136,12 +136,17 @@ def _any_payable_online(commune: CommuneContext, listing: InvoiceList) -> bool:
     )
 
 
-async def _list_page(
-    request: Request, commune: CommuneContext, account: SignedIn, status: str
-) -> Template:
-    listing = await services.list_invoices(
-        commune.id, account.account_id, status, _page_number(request)
+async def _list_page(request: Request, commune: CommuneContext, status: str) -> Template:
+    found = await services.list_invoices_signed_in(
+        request.cookies.get(COOKIE_NAME),
+        commune.id,
+        provide_settings(request).session_idle_timeout,
+        status,
+        _page_number(request),
     )
+    if found is None:
+        raise login_required(request, commune)
+    account, listing = found
     urls = tab_urls(commune)
     fragment = wants_fragment(request, LIST_BLOCK)
     return page(

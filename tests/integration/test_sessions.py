@@ -8,12 +8,20 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from litestar import Litestar
 
 from core.accounts.sessions import signed_in
-from core.accounts.tables import WebSession
+from core.accounts.tables import Account, WebSession
 from core.security.tokens import digest
-from tests.integration.conftest import GOOD_PASSWORD, Portal, SecurityLog, sign_in
+from tests.integration.conftest import (
+    GOOD_PASSWORD,
+    Portal,
+    SecurityLog,
+    add_invoice,
+    add_payer,
+    sign_in,
+)
 
 PHONE = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -196,3 +204,87 @@ async def test_a_login_stores_its_session_as_the_query_builder_reads_it(
     assert row["expires_at"] - row["created_at"] == dt.timedelta(days=30)
     account = await signed_in(secret, row["commune"])
     assert account is not None and account.persistent and account.display_name == "Famille P1"
+
+
+async def _idle() -> None:
+    await _last_seen(31)
+
+
+async def _password_changed_elsewhere() -> None:
+    await Account.update({Account.auth_version: Account.auth_version + 1}, force=True)
+
+
+async def _expired() -> None:
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    await WebSession.update({WebSession.expires_at: moment}, force=True)
+
+
+async def _logged_out_elsewhere() -> None:
+    await WebSession.delete(force=True)
+
+
+async def _account_disabled() -> None:
+    await Account.update({Account.state: "disabled"}, force=True)
+
+
+# How a session ends without this browser asking (the list's tabs read the session with their
+# rows, in one statement: each way must end them as it ends every other page).
+SESSION_ENDINGS = {
+    "unused for 31 minutes": _idle,
+    "password changed elsewhere": _password_changed_elsewhere,
+    "expired": _expired,
+    "logged out elsewhere": _logged_out_elsewhere,
+    "account disabled": _account_disabled,
+}
+TABS = ("/boe/factures", "/boe/factures/reglees", "/boe/factures/tresorerie")
+
+
+@pytest.mark.parametrize("ending", SESSION_ENDINGS)
+async def test_every_tab_of_mes_factures_ends_with_its_session(portal: Portal, ending: str) -> None:
+    payer = await sign_in(portal)
+    await add_invoice("boe", payer)
+    for path in TABS:
+        page = await portal.client.get(path)
+        assert page.status_code == 200 and "Famille P1" in page.text
+    await SESSION_ENDINGS[ending]()
+    for path in TABS:
+        for headers in ({}, {"hx-request": "true", "hx-target": "invoice-list"}):
+            response = await portal.client.get(path, headers=headers, follow_redirects=False)
+            assert "Famille P1" not in response.text, (path, headers)
+            if headers:
+                assert response.headers.get("hx-redirect") == "/boe/connexion?info=session_ended"
+            else:
+                assert response.status_code == 303, (path, response.status_code)
+                assert response.headers["location"] == "/boe/connexion?info=session_ended"
+
+
+async def test_a_session_of_another_commune_opens_no_tab(portal: Portal) -> None:
+    """A session cookie of Aure sent to Boé's tabs (a browser sends it to Aure's pages only, a
+    person can send it anywhere) is no session there, even for a payer of both communes."""
+    await sign_in(portal, slug="aure")
+    boe_payer = await add_payer("boe", "B1", "Famille B1", "claire@example.org")
+    await add_invoice("boe", boe_payer)
+    secret = portal.client.cookies.get("portail_session")
+    assert secret
+    for path in TABS:
+        response = await portal.client.get(
+            path, headers={"cookie": f"portail_session={secret}"}, follow_redirects=False
+        )
+        assert response.status_code == 303, (path, response.status_code)
+        assert response.headers["location"].startswith("/boe/connexion")
+        assert "Famille" not in response.text
+
+
+async def test_no_cookie_or_an_unknown_one_opens_no_tab(portal: Portal) -> None:
+    payer = await sign_in(portal)
+    await add_invoice("boe", payer)
+    portal.client.cookies.clear()
+    for cookie in (
+        {},
+        {"cookie": "portail_session=inconnu"},
+        {"cookie": "portail_session=" + "x" * 5000},
+    ):
+        for path in TABS:
+            response = await portal.client.get(path, headers=cookie, follow_redirects=False)
+            assert response.status_code == 303, (path, cookie, response.status_code)
+            assert response.headers["location"].startswith("/boe/connexion")
