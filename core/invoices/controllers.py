@@ -16,7 +16,7 @@ from litestar.exceptions import NotFoundException
 from litestar.response import File, Template
 
 from core.accounts.dependencies import login_required
-from core.accounts.sessions import COOKIE_NAME
+from core.accounts.sessions import COOKIE_NAME, signed_in
 from core.communes.context import CommuneContext
 from core.invoices import pdf, services
 from core.invoices.services import PAID, TO_PAY, TREASURY, InvoiceList, InvoiceView
@@ -54,8 +54,9 @@ def tab_urls(commune: CommuneContext) -> dict[str, str]:
 class InvoiceController(Controller):
     path = "/{slug:str}"
 
-    # The tabs find their parent themselves, not through the `account` dependency: the session
-    # comes with the page's rows, in one statement (`services.list_invoices_signed_in`).
+    # The tabs and the detail find their parent themselves, not through the `account`
+    # dependency: on PostgreSQL the session comes with the page's rows, in one statement
+    # (`services.list_invoices_signed_in`).
     @get("/factures", name="invoices")
     async def to_pay(self, request: Request, commune: CommuneContext) -> Template:
         return await _list_page(request, commune, TO_PAY)
@@ -69,10 +70,8 @@ class InvoiceController(Controller):
         return await _list_page(request, commune, TREASURY)
 
     @get("/factures/{invoice_id:int}", name="invoice")
-    async def detail(
-        self, request: Request, commune: CommuneContext, account: SignedIn, invoice_id: int
-    ) -> Template:
-        invoice = await _visible_invoice(request, commune, account, invoice_id)
+    async def detail(self, request: Request, commune: CommuneContext, invoice_id: int) -> Template:
+        account, invoice = await _signed_in_invoice(request, commune, invoice_id)
         return page(
             request,
             commune,
@@ -114,6 +113,30 @@ async def _visible_invoice(
     if not 0 < invoice_id <= MAX_ID:
         raise NotFoundException()
     invoice = await services.get_invoice(commune.id, account.account_id, invoice_id)
+    return await _visible_or_404(request, account, invoice_id, invoice)
+
+
+async def _signed_in_invoice(
+    request: Request, commune: CommuneContext, invoice_id: int
+) -> tuple[SignedIn, InvoiceView]:
+    """The parent signed in and the invoice they may see, as `_visible_invoice` (the session
+    checked first: no open session is the login page, whatever the id)."""
+    secret = request.cookies.get(COOKIE_NAME)
+    idle_timeout = provide_settings(request).session_idle_timeout
+    if not 0 < invoice_id <= MAX_ID:
+        if await signed_in(secret, commune.id, idle_timeout) is None:
+            raise login_required(request, commune)
+        raise NotFoundException()
+    found = await services.get_invoice_signed_in(secret, commune.id, idle_timeout, invoice_id)
+    if found is None:
+        raise login_required(request, commune)
+    account, invoice = found
+    return account, await _visible_or_404(request, account, invoice_id, invoice)
+
+
+async def _visible_or_404(
+    request: Request, account: SignedIn, invoice_id: int, invoice: InvoiceView | None
+) -> InvoiceView:
     if invoice is None:
         # Asked only on this 404: is it someone else's invoice (security log) or none at all?
         if await services.invoice_exists(invoice_id):

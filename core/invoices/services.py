@@ -276,15 +276,27 @@ _SUSPENSION_COLUMNS = ", ".join(
     {"regie_code": "r.code"}.get(column.split()[-1].split(".")[-1], "NULL")
     for column in _ONE_COLUMNS.split(",")
 )
-ONE_INVOICE_SQL = f"""SELECT {_ONE_COLUMNS}, NULL AS suspension
+
+
+def _one_invoice_sql(account: str = "{}") -> str:
+    return f"""SELECT {_ONE_COLUMNS}, NULL AS suspension
 FROM {_ROW_TABLES}
 LEFT JOIN payment_attempt_invoice pai ON pai.invoice = i.id AND pai.settled
 LEFT JOIN payment_attempt pa ON pa.id = pai.attempt
 {HOLD_JOIN.format(invoice="i.id")}
-WHERE {VISIBLE_SQL} AND i.id = {{}}
+WHERE {_visible_sql(account)} AND i.id = {{}}
 UNION ALL
 SELECT {_SUSPENSION_COLUMNS}, s.message
 FROM payment_suspension s LEFT JOIN regie r ON r.id = s.regie WHERE s.commune = {{}}"""  # noqa: S608 (no value in the text)
+
+
+ONE_INVOICE_SQL = _one_invoice_sql()
+# Opened with the session, as the list (`SIGNED_IN_LIST_PAGE_SQL`): each row also carries the
+# session's columns, and a session with neither the invoice nor a suspension still gives one
+# row, whose other columns are NULL (a suspension's text is never NULL: "" for the default).
+SIGNED_IN_ONE_INVOICE_SQL = f"""{SIGNED_IN_CTE}
+SELECT si.*, u.* FROM signed_in si
+LEFT JOIN ({_one_invoice_sql(SIGNED_IN_ACCOUNT)}) u ON 1 = 1"""  # noqa: S608 (no value in the text)
 
 
 NO_ATTEMPT = {"attempt_refdet": None, "attempt_result": None, "attempt_account": None}
@@ -459,6 +471,44 @@ async def get_invoice(commune_id: int, account_id: int, invoice_id: int) -> Invo
         invoice_id,
         commune_id,
     )
+    return await _invoice(found, commune_id, account_id, now)
+
+
+async def get_invoice_signed_in(
+    secret: str | None, commune_id: int, idle_timeout: dt.timedelta | None, invoice_id: int
+) -> tuple[SignedIn, InvoiceView | None] | None:
+    """The session behind `secret` and the invoice `invoice_id` if its account may see it in
+    this commune (else None); None when there is no open session. On PostgreSQL in one
+    statement, on SQLite the session first (see `list_invoices_signed_in`)."""
+    if not statements_are_round_trips():
+        account = await signed_in(secret, commune_id, idle_timeout)
+        if account is None:
+            return None
+        return account, await get_invoice(commune_id, account.account_id, invoice_id)
+    hashed = session_hash(secret)
+    if hashed is None:
+        return None
+    now = dt.datetime.now(dt.UTC)
+    found = await quick_read(
+        SIGNED_IN_ONE_INVOICE_SQL,
+        hashed,
+        *hold_join_args(now),
+        *_scope_args(commune_id, None),
+        invoice_id,
+        commune_id,
+    )
+    account = await accept_session(found[0] if found else None, commune_id, idle_timeout)
+    if account is None:
+        return None
+    # Without the row a session with neither the invoice nor a suspension gives.
+    found = [row for row in found if row["id"] is not None or row["suspension"] is not None]
+    return account, await _invoice(found, commune_id, account.account_id, now)
+
+
+async def _invoice(
+    found: list[Any], commune_id: int, account_id: int, now: dt.datetime
+) -> InvoiceView | None:
+    """The invoice from a detail statement's rows (its suspensions kept for the request)."""
     rows = [row for row in found if row["id"] is not None]
     remember_suspensions(commune_id, [row for row in found if row["id"] is None])
     if not rows:

@@ -227,8 +227,8 @@ async def _account_disabled() -> None:
     await Account.update({Account.state: "disabled"}, force=True)
 
 
-# How a session ends without this browser asking (the list's tabs read the session with their
-# rows, in one statement: each way must end them as it ends every other page).
+# How a session ends without this browser asking ("Mes factures" reads the session with its
+# rows, in one statement on PostgreSQL: each way must end it as it ends every other page).
 SESSION_ENDINGS = {
     "unused for 31 minutes": _idle,
     "password changed elsewhere": _password_changed_elsewhere,
@@ -240,17 +240,19 @@ TABS = ("/boe/factures", "/boe/factures/reglees", "/boe/factures/tresorerie")
 
 
 @pytest.mark.parametrize("ending", SESSION_ENDINGS)
-async def test_every_tab_of_mes_factures_ends_with_its_session(portal: Portal, ending: str) -> None:
+async def test_mes_factures_ends_with_its_session(portal: Portal, ending: str) -> None:
     payer = await sign_in(portal)
-    await add_invoice("boe", payer)
-    for path in TABS:
+    invoice = await add_invoice("boe", payer, "MINE-1")
+    paths = (*TABS, f"/boe/factures/{invoice}")
+    for path in paths:
         page = await portal.client.get(path)
         assert page.status_code == 200 and "Famille P1" in page.text
     await SESSION_ENDINGS[ending]()
-    for path in TABS:
+    for path in paths:
         for headers in ({}, {"hx-request": "true", "hx-target": "invoice-list"}):
             response = await portal.client.get(path, headers=headers, follow_redirects=False)
             assert "Famille P1" not in response.text, (path, headers)
+            assert "MINE-1" not in response.text, (path, headers)
             if headers:
                 assert response.headers.get("hx-redirect") == "/boe/connexion?info=session_ended"
             else:
@@ -258,15 +260,15 @@ async def test_every_tab_of_mes_factures_ends_with_its_session(portal: Portal, e
                 assert response.headers["location"] == "/boe/connexion?info=session_ended"
 
 
-async def test_a_session_of_another_commune_opens_no_tab(portal: Portal) -> None:
+async def test_a_session_of_another_commune_opens_no_invoice_page(portal: Portal) -> None:
     """A session cookie of Aure sent to Boé's tabs (a browser sends it to Aure's pages only, a
     person can send it anywhere) is no session there, even for a payer of both communes."""
     await sign_in(portal, slug="aure")
     boe_payer = await add_payer("boe", "B1", "Famille B1", "claire@example.org")
-    await add_invoice("boe", boe_payer)
+    invoice = await add_invoice("boe", boe_payer)
     secret = portal.client.cookies.get("portail_session")
     assert secret
-    for path in TABS:
+    for path in (*TABS, f"/boe/factures/{invoice}", "/boe/factures/0"):
         response = await portal.client.get(
             path, headers={"cookie": f"portail_session={secret}"}, follow_redirects=False
         )
@@ -275,16 +277,17 @@ async def test_a_session_of_another_commune_opens_no_tab(portal: Portal) -> None
         assert "Famille" not in response.text
 
 
-async def test_no_cookie_or_an_unknown_one_opens_no_tab(portal: Portal) -> None:
+async def test_no_cookie_or_an_unknown_one_opens_no_invoice_page(portal: Portal) -> None:
     payer = await sign_in(portal)
-    await add_invoice("boe", payer)
+    invoice = await add_invoice("boe", payer)
     portal.client.cookies.clear()
+    paths = (*TABS, f"/boe/factures/{invoice}", "/boe/factures/0", "/boe/factures/99999999999")
     for cookie in (
         {},
         {"cookie": "portail_session=inconnu"},
         {"cookie": "portail_session=" + "x" * 5000},
     ):
-        for path in TABS:
+        for path in paths:
             response = await portal.client.get(path, headers=cookie, follow_redirects=False)
             assert response.status_code == 303, (path, cookie, response.status_code)
             assert response.headers["location"].startswith("/boe/connexion")
