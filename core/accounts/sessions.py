@@ -164,9 +164,9 @@ FROM web_session s JOIN account a ON a.id = s.account
 WHERE s.id_hash = {}
 """
 # The same lookup as the opening of a page's own statement, whose rows are then read for
-# `SIGNED_IN_ACCOUNT` and carry the session's columns (`session_hash` gives its value): on
-# PostgreSQL each statement is a round trip, about a tenth of a list page's CPU. The rows are
-# used only once `accept_session` has accepted the session they came with.
+# `SIGNED_IN_ACCOUNT` and carry the session's columns: on PostgreSQL each statement is a round
+# trip, about a tenth of a list page's CPU. Run by `signed_in_rows`, which gives the rows only
+# once `accept_session` has accepted the session they came with.
 SIGNED_IN_CTE = f"WITH signed_in AS ({SIGNED_IN_QUERY})"
 SIGNED_IN_ACCOUNT = "(SELECT account_id FROM signed_in)"
 
@@ -188,6 +188,24 @@ async def signed_in(
         return None
     rows = await quick_read(SIGNED_IN_QUERY, hashed)
     return await accept_session(rows[0] if rows else None, commune_id, idle_timeout)
+
+
+async def signed_in_rows(
+    secret: str | None,
+    commune_id: int,
+    idle_timeout: dt.timedelta | None,
+    sql: str,
+    *args: Any,
+) -> tuple[SignedIn, list[Any]] | None:
+    """A page's statement `sql`, opened with `SIGNED_IN_CTE` (its first placeholder; `args` are
+    the others), for the session behind `secret`: the signed-in account and the rows, or None
+    when there is no open session (then the rows were not looked at)."""
+    hashed = session_hash(secret)
+    if hashed is None:
+        return None
+    rows = await quick_read(sql, hashed, *args)
+    account = await accept_session(rows[0] if rows else None, commune_id, idle_timeout)
+    return None if account is None else (account, rows)
 
 
 async def accept_session(

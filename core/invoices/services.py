@@ -21,9 +21,8 @@ from typing import Any
 from core.accounts.sessions import (
     SIGNED_IN_ACCOUNT,
     SIGNED_IN_CTE,
-    accept_session,
-    session_hash,
     signed_in,
+    signed_in_rows,
 )
 from core.accounts.tables import AccountPayer
 from core.backoffice.suspension import remember_suspensions
@@ -395,20 +394,18 @@ async def list_invoices_signed_in(
         if account is None:
             return None
         return account, await list_invoices(commune_id, account.account_id, tab, page, per_page)
-    hashed = session_hash(secret)
-    if hashed is None:
-        return None
     now = dt.datetime.now(dt.UTC)
-    rows = await quick_read(
+    found = await signed_in_rows(
+        secret,
+        commune_id,
+        idle_timeout,
         SIGNED_IN_LIST_PAGE_SQL[tab],
-        hashed,
         *_list_page_args(commune_id, None, tab, page, per_page, now),
     )
-    account = await accept_session(rows[0] if rows else None, commune_id, idle_timeout)
-    if account is None:
+    if found is None:
         return None
-    listing = await _listing(rows, commune_id, account.account_id, tab, page, per_page, now)
-    return account, listing
+    account, rows = found
+    return account, await _listing(rows, commune_id, account.account_id, tab, page, per_page, now)
 
 
 def _list_page_args(
@@ -485,24 +482,23 @@ async def get_invoice_signed_in(
         if account is None:
             return None
         return account, await get_invoice(commune_id, account.account_id, invoice_id)
-    hashed = session_hash(secret)
-    if hashed is None:
-        return None
     now = dt.datetime.now(dt.UTC)
-    found = await quick_read(
+    found = await signed_in_rows(
+        secret,
+        commune_id,
+        idle_timeout,
         SIGNED_IN_ONE_INVOICE_SQL,
-        hashed,
         *hold_join_args(now),
         *_scope_args(commune_id, None),
         invoice_id,
         commune_id,
     )
-    account = await accept_session(found[0] if found else None, commune_id, idle_timeout)
-    if account is None:
+    if found is None:
         return None
+    account, rows = found
     # Without the row a session with neither the invoice nor a suspension gives.
-    found = [row for row in found if row["id"] is not None or row["suspension"] is not None]
-    return account, await _invoice(found, commune_id, account.account_id, now)
+    rows = [row for row in rows if row["id"] is not None or row["suspension"] is not None]
+    return account, await _invoice(rows, commune_id, account.account_id, now)
 
 
 async def _invoice(
