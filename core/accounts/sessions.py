@@ -182,12 +182,9 @@ async def signed_in(
     secret: str | None, commune_id: int, idle_timeout: dt.timedelta | None = None
 ) -> SignedIn | None:
     """The active account of `commune_id` behind `secret`, or None: the session and its
-    account in one statement (then `accept_session`)."""
-    hashed = session_hash(secret)
-    if hashed is None:
-        return None
-    rows = await quick_read(SIGNED_IN_QUERY, hashed)
-    return await accept_session(rows[0] if rows else None, commune_id, idle_timeout)
+    account in one statement (`SIGNED_IN_QUERY`, then `accept_session`)."""
+    found = await signed_in_rows(secret, commune_id, idle_timeout, SIGNED_IN_QUERY)
+    return None if found is None else found[0]
 
 
 async def signed_in_rows(
@@ -197,9 +194,10 @@ async def signed_in_rows(
     sql: str,
     *args: Any,
 ) -> tuple[SignedIn, list[Any]] | None:
-    """A page's statement `sql`, opened with `SIGNED_IN_CTE` (its first placeholder; `args` are
-    the others), for the session behind `secret`: the signed-in account and the rows, or None
-    when there is no open session (then the rows were not looked at)."""
+    """The statement `sql` for the session behind `secret`: `SIGNED_IN_QUERY`, or a page's own
+    opened with `SIGNED_IN_CTE` (the session's hash is its first placeholder, `args` the
+    others; its first row carries the session's columns). The signed-in account and the rows,
+    or None when there is no open session (then the rows were not looked at)."""
     hashed = session_hash(secret)
     if hashed is None:
         return None
