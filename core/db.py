@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import io
 import logging
 import os
@@ -38,14 +39,22 @@ logger = logging.getLogger(__name__)
 def as_date(value: Any) -> dt.date | None:
     """A date read back from either engine (SQLite gives ISO text); None for no date."""
     if type(value) is str:  # SQLite's, first: a list page reads some 80 of them
-        return dt.date.fromisoformat(value[:10]) if value else None
-    if value is None:
-        return None
+        return _date_of_text(value)
+    if value is None or type(value) is dt.date:  # asyncpg's
+        return value
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])
+
+
+# A parent's invoices share a few dates (issued with the month's run, due on one day): a hit
+# is a lookup in C, where parsing is a call into `date.fromisoformat` and a slice. Dates are
+# immutable, so one object may serve every page.
+@functools.lru_cache(maxsize=4096)
+def _date_of_text(value: str) -> dt.date | None:
+    return dt.date.fromisoformat(value[:10]) if value else None
 
 
 def as_aware(value: Any) -> dt.datetime | None:

@@ -677,7 +677,7 @@ async def test_logged_out_parents_are_sent_to_the_login(portal: Portal) -> None:
 
 
 async def test_every_view_carries_every_field(portal: Portal) -> None:
-    """Views are built without the dataclass's `__init__` (`InvoiceView._fast`, for speed):
+    """Views are built without the dataclass's `__init__` (`services._view`, for speed):
     each way of reading them must still give every field, with the same values as `__init__`
     would keep."""
     payer = await sign_in(portal)
