@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from litestar import Request
 
 from core.accounts.sessions import COOKIE_NAME, signed_in
@@ -20,14 +22,17 @@ SESSION_ENDED_STEP = "connexion?info=session_ended"
 # request) when there are several, and `commune` alone resolves without one.
 
 
+def session_of(request: Request) -> tuple[str | None, dt.timedelta | None]:
+    """The session cookie's secret and the inactivity after which its session has ended: what
+    `core.accounts.sessions.signed_in` (or a page's statement opened with the session) checks."""
+    return request.cookies.get(COOKIE_NAME), provide_settings(request).session_idle_timeout
+
+
 async def current_account(request: Request, commune: CommuneContext) -> SignedIn | None:
     """The parent behind the session cookie, looked up once per request."""
     if "account" not in request.state:
-        request.state.account = await signed_in(
-            request.cookies.get(COOKIE_NAME),
-            commune.id,
-            provide_settings(request).session_idle_timeout,
-        )
+        secret, idle_timeout = session_of(request)
+        request.state.account = await signed_in(secret, commune.id, idle_timeout)
     return request.state.account
 
 

@@ -15,13 +15,12 @@ from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.response import File, Template
 
-from core.accounts.dependencies import login_required
-from core.accounts.sessions import COOKIE_NAME, signed_in
+from core.accounts.dependencies import login_required, session_of
+from core.accounts.sessions import signed_in
 from core.communes.context import CommuneContext
 from core.invoices import pdf, services
 from core.invoices.services import PAID, TO_PAY, TREASURY, InvoiceList, InvoiceView
 from core.payments.providers import provider_for_regie
-from core.settings import Settings
 from core.web.dependencies import provide_settings, record_refusal
 from core.web.identity import SignedIn
 from core.web.pages import page
@@ -54,9 +53,9 @@ def tab_urls(commune: CommuneContext) -> dict[str, str]:
 class InvoiceController(Controller):
     path = "/{slug:str}"
 
-    # The tabs and the detail find their parent themselves, not through the `account`
+    # The tabs, the detail and the PDF find their parent themselves, not through the `account`
     # dependency: on PostgreSQL the session comes with the page's rows, in one statement
-    # (`services.list_invoices_signed_in`).
+    # (`services.list_invoices_signed_in`, `get_invoice_signed_in`).
     @get("/factures", name="invoices")
     async def to_pay(self, request: Request, commune: CommuneContext) -> Template:
         return await _list_page(request, commune, TO_PAY)
@@ -87,16 +86,11 @@ class InvoiceController(Controller):
 
     @get("/factures/{invoice_id:int}/pdf", name="invoice_pdf")
     async def pdf(
-        self,
-        request: Request,
-        commune: CommuneContext,
-        account: SignedIn,
-        settings: Settings,
-        invoice_id: int,
+        self, request: Request, commune: CommuneContext, invoice_id: int
     ) -> Response[Any]:
-        invoice = await _visible_invoice(request, commune, account, invoice_id)
+        _, invoice = await _signed_in_invoice(request, commune, invoice_id)
         headers = pdf.download_headers(pdf.download_name(invoice.number))
-        path = pdf.imported_pdf(settings.data_dir, invoice.pdf_path)
+        path = pdf.imported_pdf(provide_settings(request).data_dir, invoice.pdf_path)
         if path is not None:
             return File(path=path, media_type=pdf.MEDIA_TYPE, headers=headers)
         if invoice.pdf_path:
@@ -107,22 +101,12 @@ class InvoiceController(Controller):
         return Response(content=content, media_type=pdf.MEDIA_TYPE, headers=headers)
 
 
-async def _visible_invoice(
-    request: Request, commune: CommuneContext, account: SignedIn, invoice_id: int
-) -> InvoiceView:
-    if not 0 < invoice_id <= MAX_ID:
-        raise NotFoundException()
-    invoice = await services.get_invoice(commune.id, account.account_id, invoice_id)
-    return await _visible_or_404(request, account, invoice_id, invoice)
-
-
 async def _signed_in_invoice(
     request: Request, commune: CommuneContext, invoice_id: int
 ) -> tuple[SignedIn, InvoiceView]:
-    """The parent signed in and the invoice they may see, as `_visible_invoice` (the session
-    checked first: no open session is the login page, whatever the id)."""
-    secret = request.cookies.get(COOKIE_NAME)
-    idle_timeout = provide_settings(request).session_idle_timeout
+    """The parent signed in and the invoice `invoice_id` if they may see it, else a 404 (the
+    session checked first: no open session is the login page, whatever the id)."""
+    secret, idle_timeout = session_of(request)
     if not 0 < invoice_id <= MAX_ID:
         if await signed_in(secret, commune.id, idle_timeout) is None:
             raise login_required(request, commune)
@@ -160,12 +144,9 @@ def _any_payable_online(commune: CommuneContext, listing: InvoiceList) -> bool:
 
 
 async def _list_page(request: Request, commune: CommuneContext, status: str) -> Template:
+    secret, idle_timeout = session_of(request)
     found = await services.list_invoices_signed_in(
-        request.cookies.get(COOKIE_NAME),
-        commune.id,
-        provide_settings(request).session_idle_timeout,
-        status,
-        _page_number(request),
+        secret, commune.id, idle_timeout, status, _page_number(request)
     )
     if found is None:
         raise login_required(request, commune)

@@ -25,7 +25,8 @@ from tests.integration.conftest import GOOD_PASSWORD, Portal, add_invoice, add_p
 # list, the tab counts with the sum due and the page's rows with the online payments that hold
 # them; for the detail, the invoice with its holds and whether online payment is suspended
 # (read on each request: an agent's suspension shows at once). On SQLite the session comes
-# first, in a statement of its own (`list_invoices_signed_in` says why).
+# first, in a statement of its own (`list_invoices_signed_in` says why). The PDF reads as
+# the detail does.
 MAX_LIST_STATEMENTS = {"postgres": 1, "sqlite": 2}
 MAX_DETAIL_STATEMENTS = {"postgres": 1, "sqlite": 2}
 
@@ -71,6 +72,7 @@ async def statements_per_page(
             f"/boe/factures/{detail_id}",
             {"hx-request": "true", "hx-target": "invoice-detail"},
         ),
+        "détail, PDF": (f"/boe/factures/{detail_id}/pdf", {}),
     }
     for name, (path, headers) in pages.items():
         with counted_statements(monkeypatch) as statements:

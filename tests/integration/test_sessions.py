@@ -247,8 +247,10 @@ async def test_mes_factures_ends_with_its_session(portal: Portal, ending: str) -
     for path in paths:
         page = await portal.client.get(path)
         assert page.status_code == 200 and "Famille P1" in page.text
+    pdf = await portal.client.get(f"/boe/factures/{invoice}/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     await SESSION_ENDINGS[ending]()
-    for path in paths:
+    for path in (*paths, f"/boe/factures/{invoice}/pdf"):
         for headers in ({}, {"hx-request": "true", "hx-target": "invoice-list"}):
             response = await portal.client.get(path, headers=headers, follow_redirects=False)
             assert "Famille P1" not in response.text, (path, headers)
@@ -268,7 +270,8 @@ async def test_a_session_of_another_commune_opens_no_invoice_page(portal: Portal
     invoice = await add_invoice("boe", boe_payer)
     secret = portal.client.cookies.get("portail_session")
     assert secret
-    for path in (*TABS, f"/boe/factures/{invoice}", "/boe/factures/0"):
+    pages = (*TABS, f"/boe/factures/{invoice}", "/boe/factures/0", f"/boe/factures/{invoice}/pdf")
+    for path in pages:
         response = await portal.client.get(
             path, headers={"cookie": f"portail_session={secret}"}, follow_redirects=False
         )
@@ -281,7 +284,14 @@ async def test_no_cookie_or_an_unknown_one_opens_no_invoice_page(portal: Portal)
     payer = await sign_in(portal)
     invoice = await add_invoice("boe", payer)
     portal.client.cookies.clear()
-    paths = (*TABS, f"/boe/factures/{invoice}", "/boe/factures/0", "/boe/factures/99999999999")
+    paths = (
+        *TABS,
+        f"/boe/factures/{invoice}",
+        "/boe/factures/0",
+        "/boe/factures/99999999999",
+        f"/boe/factures/{invoice}/pdf",
+        "/boe/factures/0/pdf",
+    )
     for cookie in (
         {},
         {"cookie": "portail_session=inconnu"},
