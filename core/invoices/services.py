@@ -427,17 +427,19 @@ async def _listing(
 ) -> InvoiceList:
     """The page from a list statement's rows."""
     page = max(page, 1)
-    holds: dict[int, Hold] | None = holds_in_rows(rows, now) if tab == TO_PAY else {}
     summary = rows[0]
     counts = {status: _int(summary[f"count_{n}"]) for n, status in enumerate(STATUSES)}
     due = _int(summary["due"])
     total = counts[tab]
     pages = max((total + per_page - 1) // per_page, 1)
+    holds: dict[int, Hold] | None
     if page > pages:  # past the last page (an old link): the last one, read again
         page = pages
         scope = _scope_args(commune_id, account_id)
         rows = await quick_read(TAB_PAGE_SQL[tab], *scope, tab, per_page, (page - 1) * per_page)
-        holds = None  # read apart
+        holds = None  # read apart, by `_views`
+    else:
+        holds = holds_in_rows(rows, now) if tab == TO_PAY else {}
     rows = _unique([row for row in rows if row["id"] is not None])
     return InvoiceList(
         status=tab,
