@@ -27,6 +27,7 @@ SERVER_START_SECONDS = 60
 
 
 def free_port() -> int:
+    """A loopback port free now, for a server this test starts (the system's pick)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

@@ -8,7 +8,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,18 +26,13 @@ import asyncpg
 
 from e2e.seed import InvoiceRow, invoices_csv
 from tests.conftest import TEST_ENGINE
+from tests.integration.portail_process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 DEMO_CONFIG = REPO / "examples" / "portail.demo.toml"
 DEMO_SIMULATOR_URL = "http://127.0.0.1:8001"
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from core.payments.checks import MIN_SECONDS_BETWEEN_CHECKS
 from e2e.seed import InvoiceRow, invoices_csv
 from simulators.payfip import RunningSimulator, simulator_in_thread
 from tests.conftest import private_postgres_database
+from tests.integration.portail_process import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -63,12 +63,6 @@ LEADER = (
     "AND l.database = "
     "(SELECT oid FROM pg_database WHERE datname = current_database())"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
