@@ -524,7 +524,9 @@ def payment_providers(commune: CommuneContext) -> Sequence[PaymentProvider]:
 
     Each régie pays through the provider its configuration names (``payment_provider``), or
     through the only one enabled for the commune. Build providers from the plugin's settings
-    for the commune (``commune.settings_of(<plugin>)``); the host calls this when it needs them.
+    for the commune (``commune.settings_of(<plugin>)``) and nothing else: the host calls this
+    once per commune and configuration, and keeps what it returns until the configuration
+    changes (a provider holds no per-request state).
 
     :param commune: The commune being served.
     """

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from core.communes.context import CommuneContext
 from core.hookspecs import PaymentProvider
 
 
-def providers(commune: CommuneContext) -> dict[str, PaymentProvider]:
-    """The payment services the commune's enabled plugins offer, by name."""
+def providers(commune: CommuneContext) -> Mapping[str, PaymentProvider]:
+    """The payment services the commune's enabled plugins offer, by name.
+
+    Asked of the plugins once per commune context (a new configuration makes new contexts):
+    they build their services from the commune's settings alone (`payment_providers`), and an
+    invoice's detail asked for them on every request, a hook call each time.
+    """
+    return commune.kept("payment_providers", lambda: MappingProxyType(_offered(commune)))
+
+
+def _offered(commune: CommuneContext) -> dict[str, PaymentProvider]:
     groups = commune.hooks.payment_providers(commune=commune)
     return {provider.name: provider for group in groups if group for provider in group}
 

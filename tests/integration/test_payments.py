@@ -189,6 +189,34 @@ async def test_hook_payment_providers(pay: Payments) -> None:
     assert outcome == PaymentOutcome(result="expired", code="P1", verified=True)
 
 
+async def test_payment_services_are_asked_of_the_plugins_once_per_commune(
+    pay: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built from the configuration alone (`payment_providers`), the services are kept with the
+    commune's context: serving invoices, whose detail offers "Payer la facture" on every
+    request, asks the plugins at most once."""
+    [invoice] = await claire_with_invoices(pay, 24311)
+    boe = pay.commune("boe")
+    asked: list[str] = []
+    hook = boe.hooks.payment_providers
+
+    def counting(**kwargs: Any) -> Any:
+        asked.append(kwargs["commune"].slug)
+        return hook(**kwargs)
+
+    monkeypatch.setattr(boe.hooks, "payment_providers", counting)
+    for _ in range(3):
+        detail = await pay.client.get(f"/boe/factures/{invoice}")
+        assert "Payer la facture" in detail.text
+        assert (await pay.client.get("/boe/factures")).status_code == 200
+    assert asked in ([], ["boe"])  # at the first request, if the start-up had not asked
+    assert set(providers(boe)) == {"payfip"}
+    before = len(asked)
+    fresh = dataclasses.replace(boe)  # a new configuration's context asks again, once
+    assert set(providers(fresh)) == {"payfip"} and set(providers(fresh)) == {"payfip"}
+    assert len(asked) == before + 1
+
+
 def counter_config(sim: RunningSimulator) -> tuple[dict[str, Any], dict[str, type]]:
     """Boé with a second service, the counter (`tests.plugins.counter_payment`), paying the
     garderie; the canteen still pays through PayFiP. (The raw configuration, and the plugins'

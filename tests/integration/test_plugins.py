@@ -300,6 +300,9 @@ async def test_commune_hooks_leave_out_disabled_plugins() -> None:
         def settings_of(self, name: str) -> Any:
             return collect_plugin_settings(pm)[name]()  # each plugin's defaults
 
+        def kept(self, name: str, compute: Any) -> Any:  # as `CommuneContext.kept`, unkept
+            return compute()
+
     def labels(hooks: CommuneHooks) -> list[str]:
         return [i.label for items in hooks.menu_items(commune=Commune(hooks)) for i in items]
 
