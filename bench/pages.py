@@ -739,24 +739,30 @@ def machine() -> str:
 
 def write_docs(results: list[EngineResult], command: str, started: str, ended: str) -> None:
     """Replace the generated section of docs/performance.md with this run's output."""
-    begin, end = "<!-- bench/pages.py: begin -->", "<!-- bench/pages.py: end -->"
-    body = [begin, "", "Where each target stands in this run (medians of its rounds):", "",
+    body = ["Where each target stands in this run (medians of its rounds):", "",
             *targets_table(results), "", f"    $ {command}", f"    machine at start: {started}",
             f"    machine at end:   {ended}", ""]  # fmt: skip
     for result in results:
         body += [f"    {line}" if line else "" for line in result.lines] + [""]
-    body.append(end)
+    write_generated_section("bench/pages.py", body)
+
+
+def write_generated_section(script: str, body: list[str]) -> None:
+    """Put `body` between the script's markers in docs/performance.md, in place of what an
+    earlier run wrote there (at the end the first time)."""
+    begin, end = f"<!-- {script}: begin -->", f"<!-- {script}: end -->"
+    section = "\n".join([begin, "", *body, end])
     text = DOCS.read_text() if DOCS.exists() else ""
     if begin in text and end in text:
-        text = text[: text.index(begin)] + "\n".join(body) + text[text.index(end) + len(end) :]
+        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
     else:
-        text = text + "\n" + "\n".join(body) + "\n"
+        text = text + "\n" + section + "\n"
     DOCS.write_text(text)
     print(f"wrote {DOCS.relative_to(ROOT)}")
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--engines` and `--postgres`, as every script of the parents' pages takes them."""
     parser.add_argument("--engines", default="sqlite,postgres")
     parser.add_argument(
         "--postgres",
@@ -765,6 +771,11 @@ def parse_args() -> argparse.Namespace:
         ),
         help="a PostgreSQL server where the benchmark may create (and drop) a database",
     )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_database_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=3, help="per URL and round")
     parser.add_argument("--connections", type=int, default=CONNECTIONS)

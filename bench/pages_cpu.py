@@ -29,19 +29,18 @@ import httpx
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
 from pages import (  # noqa: E402 (after the path set-up: run as a script)
-    DOCS,
     EMAIL,
     PASSWORD,
     TARGET_FIXED,
     TARGET_PLAIN,
     Target,
+    add_database_arguments,
     bench_database,
     fmt_spread,
     machine,
     targets,
+    write_generated_section,
 )
-
-BEGIN, END = "<!-- bench/pages_cpu.py: begin -->", "<!-- bench/pages_cpu.py: end -->"
 
 
 async def call(app: Any, path: str, headers: dict[str, str]) -> int:
@@ -72,6 +71,19 @@ async def call(app: Any, path: str, headers: dict[str, str]) -> int:
     return int(messages[0]["status"])
 
 
+async def signed_in_cookie(app: Any) -> str:
+    """The `Cookie` header of the bench's parent, logged in through the app's login form."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        await client.get("/boe/connexion")
+        token = client.cookies["portail_csrf"]
+        await client.post(
+            "/boe/connexion",
+            data={"email": EMAIL, "password": PASSWORD, "_csrf_token": token},
+        )
+        return f"portail_session={client.cookies['portail_session']}; portail_csrf={token}"
+
+
 def headers_of(target: Target, cookie: str) -> dict[str, str]:
     pairs = dict(h.split(": ", 1) for h in target.headers[1::2])
     return {"cookie": cookie, **pairs}
@@ -91,15 +103,7 @@ async def measure(database_url: str, config_path: Path, detail_id: int, requests
     pages = targets(detail_id)
     lines: list[str] = []
     async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            await client.get("/boe/connexion")
-            token = client.cookies["portail_csrf"]
-            await client.post(
-                "/boe/connexion",
-                data={"email": EMAIL, "password": PASSWORD, "_csrf_token": token},
-            )
-            cookie = f"portail_session={client.cookies['portail_session']}; portail_csrf={token}"
+        cookie = await signed_in_cookie(app)
         for target in pages:  # warm-up, and every page must answer
             status = await call(app, target.path, headers_of(target, cookie))
             if status != 200:
@@ -140,27 +144,15 @@ def run_engine(engine: str, scratch: Path, args: argparse.Namespace) -> list[str
 
 
 def write_docs(lines: list[str], command: str, started: str) -> None:
-    body = [BEGIN, "", f"    $ {command}", f"    machine at start: {started}", ""]
-    body += [f"    {line}" if line else "" for line in lines]
-    body += ["", END]
-    text = DOCS.read_text()
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + "\n".join(body) + text[text.index(END) + len(END) :]
-    else:
-        text += "\n" + "\n".join(body) + "\n"
-    DOCS.write_text(text)
-    print(f"wrote {DOCS.name}")
+    body = [f"    $ {command}", f"    machine at start: {started}", ""]
+    write_generated_section(
+        "bench/pages_cpu.py", [*body, *(f"    {line}" if line else "" for line in lines), ""]
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", default="sqlite,postgres")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "PORTAIL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_database_arguments(parser)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()

@@ -34,20 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from pages import (  # noqa: E402 (after the path set-up: run as a script)
-    DOCS,
-    EMAIL,
-    PASSWORD,
     TARGET_FIXED,
     TARGET_PLAIN,
+    add_database_arguments,
     bench_database,
     machine,
     targets,
+    write_generated_section,
 )
 
-BEGIN, END = (
-    "<!-- bench/pages_instructions.py: begin -->",
-    "<!-- bench/pages_instructions.py: end -->",
-)
 # Two libc calls nothing else makes while the pages run: callgrind zeroes its counters when the
 # child calls the first and writes them out when it calls the second.
 ZERO_AT, DUMP_AT = "getppid", "getpgrp"
@@ -55,23 +50,13 @@ ZERO_AT, DUMP_AT = "getppid", "getpgrp"
 
 def measured_child(detail_id: int, requests: int) -> None:
     """Under callgrind: each URL's `requests` requests between a zeroing and a dump."""
-    import httpx
-    from pages_cpu import call, headers_of
+    from pages_cpu import call, headers_of, signed_in_cookie
     from pages_server import create_bench_app
 
     async def run() -> None:
         app = create_bench_app()
         async with app.lifespan():
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-                await client.get("/boe/connexion")
-                token = client.cookies["portail_csrf"]
-                await client.post(
-                    "/boe/connexion",
-                    data={"email": EMAIL, "password": PASSWORD, "_csrf_token": token},
-                )
-                session = client.cookies["portail_session"]
-                cookie = f"portail_session={session}; portail_csrf={token}"
+            cookie = await signed_in_cookie(app)
             for target in targets(detail_id):
                 headers = headers_of(target, cookie)
                 for _ in range(30):  # warm-up: caches filled, every page answers
@@ -157,27 +142,16 @@ def report(engine: str, counts: dict[str, int], requests: int) -> list[str]:
 
 
 def write_docs(lines: list[str], command: str, started: str) -> None:
-    body = [BEGIN, "", f"    $ {command}", f"    machine: {started}", ""]
-    body += [f"    {line}" if line else "" for line in lines]
-    body += ["", END]
-    text = DOCS.read_text()
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + "\n".join(body) + text[text.index(END) + len(END) :]
-    else:
-        text += "\n" + "\n".join(body) + "\n"
-    DOCS.write_text(text)
-    print(f"wrote {DOCS.name}")
+    body = [f"    $ {command}", f"    machine: {started}", ""]
+    write_generated_section(
+        "bench/pages_instructions.py",
+        [*body, *(f"    {line}" if line else "" for line in lines), ""],
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engines", default="sqlite,postgres")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "PORTAIL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_database_arguments(parser)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # the measured process
