@@ -14,8 +14,8 @@ def providers(commune: CommuneContext) -> Mapping[str, PaymentProvider]:
     """The payment services the commune's enabled plugins offer, by name.
 
     Asked of the plugins once per commune context (a new configuration makes new contexts):
-    they build their services from the commune's settings alone (`payment_providers`), and an
-    invoice's detail asked for them on every request, a hook call each time.
+    they build their services from the commune's settings alone (`payment_providers`), and
+    every invoice detail needs them, which would otherwise be a hook call per request.
     """
     return commune.kept("payment_providers", lambda: MappingProxyType(_offered(commune)))
 
